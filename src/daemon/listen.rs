@@ -1,0 +1,95 @@
+//! Listening sockets: the ones systemd passes (`LISTEN_FDS`), else `address:port` from
+//! server.cfg. Runs before the runtime starts (listenfd edits the environment).
+
+use std::net::{TcpListener, ToSocketAddrs};
+
+use crate::config::ServerConfig;
+
+/// Why no listening socket could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("socket {index} passed by systemd is not a TCP listening socket: {source}")]
+    Inherited {
+        index: usize,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot resolve {address}: {source}")]
+    Resolve {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{address}:{port} resolves to no address")]
+    NoAddress { address: String, port: u16 },
+    #[error("cannot listen on {target}: {source}")]
+    Bind {
+        target: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Takes the sockets systemd passed, or binds server.cfg's `address:port`. Every
+/// listener is non-blocking, ready for tokio.
+pub fn take_listeners(server: &ServerConfig) -> Result<Vec<TcpListener>, ListenError> {
+    let inherited = inherited_listeners()?;
+    let listeners = if inherited.is_empty() {
+        vec![bind(&server.address, server.port)?]
+    } else {
+        tracing::info!(
+            count = inherited.len(),
+            "using sockets passed by systemd; address and port in server.cfg are not used"
+        );
+        inherited
+    };
+    for listener in &listeners {
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| ListenError::Bind {
+                target: describe(listener),
+                source,
+            })?;
+    }
+    Ok(listeners)
+}
+
+fn inherited_listeners() -> Result<Vec<TcpListener>, ListenError> {
+    let mut fds = listenfd::ListenFd::from_env();
+    let mut listeners = Vec::new();
+    for index in 0..fds.len() {
+        match fds.take_tcp_listener(index) {
+            Ok(Some(listener)) => listeners.push(listener),
+            Ok(None) => {}
+            Err(source) => return Err(ListenError::Inherited { index, source }),
+        }
+    }
+    Ok(listeners)
+}
+
+/// Binds the first address the name resolves to, like the original.
+pub fn bind(address: &str, port: u16) -> Result<TcpListener, ListenError> {
+    let mut addresses =
+        (address, port)
+            .to_socket_addrs()
+            .map_err(|source| ListenError::Resolve {
+                address: address.to_string(),
+                source,
+            })?;
+    let first = addresses.next().ok_or_else(|| ListenError::NoAddress {
+        address: address.to_string(),
+        port,
+    })?;
+    TcpListener::bind(first).map_err(|source| ListenError::Bind {
+        target: first.to_string(),
+        source,
+    })
+}
+
+/// `ip:port` of a listener, for messages.
+pub fn describe(listener: &TcpListener) -> String {
+    listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "an inherited socket".into())
+}

@@ -1,0 +1,5 @@
+//! Process-level concerns: listening sockets, logging, signals.
+
+pub mod listen;
+pub mod logging;
+pub mod signals;

@@ -1,0 +1,212 @@
+//! `ilias-chat --demo`: a complete server with generated configuration and a SQLite
+//! database in a state directory, on 127.0.0.1, plus a small page where a person can
+//! chat in a room from two browser tabs. The demo plays ILIAS PHP's part: when the page
+//! enters the room it announces the user exactly as PHP would (`Connect`, then
+//! `EnterPrivateRoom`), through the same methods the backend routes use.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::client::Clients;
+use crate::config::{self, DatabaseConfig};
+use crate::daemon::{listen, logging, signals};
+use crate::room::RoomKey;
+use crate::server::Server;
+use crate::store::Store;
+
+/// The instance name of the demo client.
+pub const DEMO_CLIENT: &str = "demo";
+/// The chat room the demo database contains.
+pub const DEMO_ROOM: i64 = 1;
+
+const SCHEMA: &str = include_str!("schema.sql");
+const PAGE: &str = include_str!("page.html");
+
+/// Runs the demo until Ctrl-C.
+pub fn run(state_dir: Option<PathBuf>, listen_on: SocketAddr) -> anyhow::Result<()> {
+    let state_dir = state_dir.unwrap_or_else(default_state_dir);
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("cannot create the state directory {}", state_dir.display()))?;
+    let (server_path, client_path) = write_configs(&state_dir, listen_on)?;
+    let server_cfg = config::load_server(&server_path)?;
+    let client_cfgs = config::load_clients(&[client_path])?;
+    logging::init(server_cfg.log_level);
+    let listener = listen::bind(&server_cfg.address, server_cfg.port)?;
+    listener.set_nonblocking(true)?;
+    let address = listener.local_addr()?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(async move {
+        prepare_database(&client_cfgs[0].database).await?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        signals::watch_stop_signals(stop_tx)?;
+        let server = Server::new(&server_cfg, client_cfgs, Some(Box::new(routes)));
+        println!("ilias-chat demo: open http://{address}/demo/ in two browser tabs (Ctrl-C stops)");
+        println!("ilias-chat demo: state in {}", state_dir.display());
+        server.run(vec![listener], None, stop_rx).await?;
+        Ok(())
+    })
+}
+
+fn default_state_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("ilias-chat-demo")
+}
+
+/// Writes server.cfg and client.cfg the way ILIAS would, plus the SQLite extension.
+/// A fresh secret each start: nothing outside this process calls the backend.
+fn write_configs(dir: &Path, listen_on: SocketAddr) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let server = json!({
+        "address": listen_on.ip().to_string(),
+        "port": listen_on.port(),
+        "protocol": "http",
+        "log_level": "info",
+    });
+    let client = json!({
+        "name": DEMO_CLIENT,
+        "auth": {"key": "demo", "secret": format!("{:x}", rand_u64())},
+        "database": {"type": "sqlite", "name": dir.join("demo.sqlite")},
+        "ilias_version": 9,
+    });
+    let server_path = dir.join("server.cfg");
+    let client_path = dir.join("client.cfg");
+    for (path, value) in [(&server_path, server), (&client_path, client)] {
+        let text = serde_json::to_string_pretty(&value)?;
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok((server_path, client_path))
+}
+
+/// A random number from the OS-seeded hasher (no extra crate for one secret).
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    hasher.finish()
+}
+
+async fn prepare_database(database: &DatabaseConfig) -> anyhow::Result<()> {
+    let store = Store::connect(database).await?;
+    for statement in SCHEMA.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let sql = statement
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if sql.trim().is_empty() {
+            continue;
+        }
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(store.pool())
+            .await
+            .context("cannot create the demo schema")?;
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// Users of the demo, by name, so that a reloaded tab keeps its user id.
+#[derive(Default)]
+struct DemoUsers {
+    ids: Mutex<HashMap<String, i64>>,
+}
+
+impl DemoUsers {
+    fn id_of(&self, name: &str) -> i64 {
+        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        let next = 1000 + ids.len() as i64;
+        *ids.entry(name.to_string()).or_insert(next)
+    }
+}
+
+#[derive(Clone)]
+struct DemoState {
+    clients: Arc<Clients>,
+    users: Arc<DemoUsers>,
+}
+
+fn routes(clients: Arc<Clients>) -> Router {
+    let state = DemoState {
+        clients,
+        users: Arc::new(DemoUsers::default()),
+    };
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/demo/") }))
+        .route("/demo", get(|| async { Redirect::to("/demo/") }))
+        .route("/demo/", get(page))
+        .route("/demo/enter", get(enter))
+        .with_state(state)
+}
+
+async fn page() -> Html<String> {
+    Html(PAGE.replace("__SOCKET_IO_PATH__", "/socket.io"))
+}
+
+#[derive(Deserialize)]
+struct EnterQuery {
+    name: String,
+}
+
+/// What ILIAS PHP does when a user opens a chat room: `Connect`, `EnterPrivateRoom`,
+/// then render the page with user id, room id and the socket.io coordinates.
+async fn enter(State(state): State<DemoState>, Query(query): Query<EnterQuery>) -> Response {
+    let name: String = query.name.trim().chars().take(60).collect();
+    if name.is_empty() {
+        return (
+            http::StatusCode::BAD_REQUEST,
+            Json(json!({"error": "name is empty"})),
+        )
+            .into_response();
+    }
+    let Some(client) = state.clients.get(DEMO_CLIENT) else {
+        return (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "demo client missing"})),
+        )
+            .into_response();
+    };
+    let user_id = state.users.id_of(&name);
+    let registered = {
+        let mut rooms = client.rooms();
+        rooms.add_room(RoomKey::main(DEMO_ROOM), "Demo room", None);
+        rooms.connect(user_id);
+        rooms.register(RoomKey::main(DEMO_ROOM), user_id)
+    };
+    if let Err(error) = registered {
+        return (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": error.to_string()})),
+        )
+            .into_response();
+    }
+    Json(json!({
+        "userId": user_id,
+        "name": name,
+        "roomId": DEMO_ROOM,
+        "namespace": format!("/{DEMO_CLIENT}"),
+        "path": "/socket.io",
+    }))
+    .into_response()
+}

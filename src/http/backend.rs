@@ -1,0 +1,121 @@
+//! The `/backend` API ILIAS PHP calls. Action names are matched case-insensitively
+//! and one trailing slash is tolerated, like Express; every route but `Heartbeat` needs
+//! the client's Basic credentials. Failed authentication is answered with HTTP 200 and
+//! `{"status":403,…}` because ILIAS PHP treats any non-2xx answer as "server down".
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use http::{StatusCode, Uri, header};
+use serde_json::json;
+
+use super::auth::is_authorized;
+use crate::client::Clients;
+
+/// The backend router, with the authentication layer on every route but Heartbeat.
+pub fn router(clients: Arc<Clients>) -> Router {
+    let authenticated = crate::room::backend::routes().route_layer(middleware::from_fn_with_state(
+        clients.clone(),
+        require_auth,
+    ));
+    Router::new()
+        .route("/backend/heartbeat/{name}", get(heartbeat))
+        .merge(authenticated)
+        .with_state(clients)
+}
+
+/// The answer to a path no route matches (under `/backend` or anywhere else).
+pub async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"status": 404, "message": "Not found"})),
+    )
+        .into_response()
+}
+
+/// `Heartbeat/<name>`: answered for any name, without authentication (the ILIAS
+/// documentation tells administrators to check the server with curl).
+async fn heartbeat() -> Json<serde_json::Value> {
+    Json(json!({"status": 200}))
+}
+
+fn access_denied() -> Response {
+    Json(json!({"status": 403, "message": "Access denied"})).into_response()
+}
+
+/// Looks up the client named in the path, checks the credentials and hands the
+/// client to the route as an extension.
+async fn require_auth(
+    State(clients): State<Arc<Clients>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let name = request.uri().path().split('/').nth(3).unwrap_or("");
+    let Some(client) = clients.get(name) else {
+        tracing::warn!(client = name, "access denied: unknown client");
+        return access_denied();
+    };
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if header.is_none() {
+        tracing::warn!(client = name, "access denied: missing authorization header");
+        return access_denied();
+    }
+    if !is_authorized(header, &client.config.auth) {
+        tracing::warn!(client = name, "access denied: wrong credentials");
+        return access_denied();
+    }
+    tracing::debug!(client = name, "access granted");
+    request.extensions_mut().insert(client);
+    next.run(request).await
+}
+
+/// Rewrites `/backend/<Action>/…[/]` to the lower-case action without the trailing
+/// slash, so the router's case-sensitive, exact patterns behave like Express's.
+pub fn normalize(uri: &Uri) -> Option<Uri> {
+    let path = uri.path();
+    let mut normalized = String::with_capacity(path.len());
+    for (index, segment) in path.split('/').enumerate() {
+        if index > 0 {
+            normalized.push('/');
+        }
+        if index == 2 {
+            normalized.push_str(&segment.to_ascii_lowercase());
+        } else {
+            normalized.push_str(segment);
+        }
+    }
+    if normalized.len() > "/backend/".len() && normalized.ends_with('/') {
+        normalized.pop();
+    }
+    if normalized == path {
+        return None;
+    }
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{normalized}?{query}"),
+        None => normalized,
+    };
+    path_and_query.parse::<Uri>().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_folds_action_and_one_trailing_slash() {
+        let uri: Uri = "/backend/HeartBeat/Onscreen/?x=1".parse().expect("uri");
+        assert_eq!(
+            normalize(&uri).map(|u| u.to_string()),
+            Some("/backend/heartbeat/Onscreen?x=1".to_string())
+        );
+        let same: Uri = "/backend/connect/a/1/2".parse().expect("uri");
+        assert_eq!(normalize(&same), None);
+    }
+}

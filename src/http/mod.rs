@@ -1,0 +1,125 @@
+//! The HTTP(S) server: our own accept loop over hyper 1, so that systemd's sockets,
+//! TLS and websocket upgrades all go through one place, and a graceful shutdown that
+//! also covers upgraded connections (which hyper-util's helper cannot watch).
+
+pub mod auth;
+pub mod backend;
+pub mod bundle;
+pub mod dispatch;
+pub mod tls;
+
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+pub use dispatch::{Dispatch, SocketIoPaths};
+
+/// How long a TLS handshake may take before the connection is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves every listener until `stop` turns true, then stops accepting, asks open
+/// connections to finish and waits for them (at most `drain_timeout`).
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    tls: Option<TlsAcceptor>,
+    service: Dispatch,
+    mut stop: watch::Receiver<bool>,
+    drain_timeout: Duration,
+) {
+    // Every connection holds a receiver; `closed()` on the sender tells when all ended.
+    let (drain_tx, drain_rx) = watch::channel(false);
+    let mut accept_tasks = tokio::task::JoinSet::new();
+    for listener in listeners {
+        accept_tasks.spawn(accept_loop(
+            listener,
+            tls.clone(),
+            service.clone(),
+            drain_rx.clone(),
+        ));
+    }
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            break;
+        }
+    }
+    accept_tasks.abort_all();
+    while accept_tasks.join_next().await.is_some() {}
+    drop(drain_rx);
+    let _ = drain_tx.send(true);
+    if tokio::time::timeout(drain_timeout, drain_tx.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close in time");
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    service: Dispatch,
+    drain: watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(connection(
+            stream,
+            tls.clone(),
+            service.clone(),
+            drain.clone(),
+            peer,
+        ));
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    service: Dispatch,
+    drain: watch::Receiver<bool>,
+    peer: std::net::SocketAddr,
+) {
+    match tls {
+        None => serve_http(TokioIo::new(stream), service, drain).await,
+        Some(acceptor) => {
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => serve_http(TokioIo::new(stream), service, drain).await,
+                Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+async fn serve_http<I>(io: TokioIo<I>, service: Dispatch, mut drain: watch::Receiver<bool>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = http1::Builder::new()
+        .serve_connection(io, service)
+        .with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        _ = drain.changed() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "connection ended with an error");
+    }
+}

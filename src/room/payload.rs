@@ -1,0 +1,268 @@
+//! The JSON objects the chat-room namespace sends (spec §6.4). Field order is part of
+//! the contract: ILIAS PHP matches stored history rows with `LIKE` patterns such as
+//! `"from":{"id":<n>`, so structs here serialise their fields in the original's order.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::model::{Member, RoomKey, Subscriber, UserId};
+use crate::config::Generation;
+
+/// Milliseconds since the epoch, the unit of every live payload.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Where a payload belongs: `roomId`, plus `subRoomId` for ILIAS 8 clients only.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope {
+    pub room_id: i64,
+    pub sub_room_id: Option<i64>,
+}
+
+impl Scope {
+    /// The scope fields as the given generation expects them.
+    pub fn of(key: RoomKey, generation: Generation) -> Scope {
+        Scope {
+            room_id: key.room_id,
+            sub_room_id: (generation == Generation::Ilias8).then_some(key.sub_room),
+        }
+    }
+}
+
+/// The sender of a message (`from`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Sender {
+    pub id: UserId,
+    pub username: String,
+    /// ILIAS 10 only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_picture_visible: Option<bool>,
+}
+
+impl Sender {
+    /// The sender as the given generation shows it.
+    pub fn of(subscriber: &Subscriber, generation: Generation) -> Sender {
+        Sender {
+            id: subscriber.id,
+            username: subscriber.username().to_string(),
+            profile_picture_visible: (generation >= Generation::Ilias10)
+                .then_some(subscriber.profile_picture_visible),
+        }
+    }
+}
+
+/// A chat message (`TextMessage`, or `TargetMessage` when `target` is set).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessage {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub timestamp: i64,
+    pub content: String,
+    pub room_id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_room_id: Option<i64>,
+    pub from: Sender,
+    /// Opaque formatting object from the browser, passed through.
+    pub format: Value,
+    /// The browser's target object, passed through verbatim (PHP matches on it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<Value>,
+}
+
+impl ChatMessage {
+    pub fn new(
+        scope: Scope,
+        from: Sender,
+        content: String,
+        format: Value,
+        target: Option<Value>,
+    ) -> ChatMessage {
+        ChatMessage {
+            kind: "message",
+            timestamp: now_ms(),
+            content,
+            room_id: scope.room_id,
+            sub_room_id: scope.sub_room_id,
+            from,
+            format,
+            target,
+        }
+    }
+}
+
+/// A notice: a language key the browser translates, with placeholders.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notice {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub content: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    pub timestamp: i64,
+    pub room_id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_room_id: Option<i64>,
+}
+
+impl Notice {
+    pub fn new(scope: Scope, content: &'static str, data: Option<Value>) -> Notice {
+        Notice {
+            kind: "notice",
+            content,
+            data,
+            timestamp: now_ms(),
+            room_id: scope.room_id,
+            sub_room_id: scope.sub_room_id,
+        }
+    }
+}
+
+/// Common head of the "action" payloads: type and content carry the same word.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionHead {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub timestamp: i64,
+    pub content: &'static str,
+    pub room_id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_room_id: Option<i64>,
+}
+
+impl ActionHead {
+    pub fn new(scope: Scope, kind: &'static str) -> ActionHead {
+        ActionHead {
+            kind,
+            timestamp: now_ms(),
+            content: kind,
+            room_id: scope.room_id,
+            sub_room_id: scope.sub_room_id,
+        }
+    }
+}
+
+/// A user in a user list or an enter action.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UserEntry {
+    pub id: UserId,
+    pub username: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_picture_visible: Option<bool>,
+}
+
+impl UserEntry {
+    pub fn of(member: &Member, generation: Generation) -> UserEntry {
+        UserEntry {
+            id: member.id,
+            username: member.username.clone(),
+            profile_picture_visible: (generation >= Generation::Ilias10)
+                .then_some(member.profile_picture_visible),
+        }
+    }
+}
+
+/// `userlist`: who is in the room now.
+#[derive(Debug, Clone, Serialize)]
+pub struct Userlist {
+    #[serde(flatten)]
+    pub head: ActionHead,
+    /// Keyed by user id as a string, like the original's object.
+    pub users: BTreeMap<String, UserEntry>,
+}
+
+impl Userlist {
+    pub fn new(scope: Scope, members: &[Member], generation: Generation) -> Userlist {
+        Userlist {
+            head: ActionHead::new(scope, "userlist"),
+            users: members
+                .iter()
+                .map(|m| (m.id.to_string(), UserEntry::of(m, generation)))
+                .collect(),
+        }
+    }
+}
+
+/// `private_room_entered`: sent to the socket that entered.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnterAction {
+    #[serde(flatten)]
+    pub head: ActionHead,
+    pub subscriber: SubscriberRef,
+}
+
+/// `{id, username}` of a subscriber.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SubscriberRef {
+    pub id: UserId,
+    pub username: String,
+}
+
+impl SubscriberRef {
+    pub fn of(subscriber: &Subscriber) -> SubscriberRef {
+        SubscriberRef {
+            id: subscriber.id,
+            username: subscriber.username().to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn subscriber() -> Subscriber {
+        let mut state = super::super::model::RoomState::default();
+        state.connect(42);
+        let sid = socketioxide::socket::Sid::new();
+        state
+            .login(sid, 42, "ann".into(), Some(true))
+            .cloned()
+            .expect("connected user logs in")
+    }
+
+    #[test]
+    fn message_json_keeps_the_order_php_matches_on() {
+        let mut message = ChatMessage::new(
+            Scope::of(RoomKey::main(7), Generation::Ilias9),
+            Sender::of(&subscriber(), Generation::Ilias9),
+            "hi".into(),
+            json!({}),
+            None,
+        );
+        message.timestamp = 1_700_000_000_123;
+        let text = serde_json::to_string(&message).expect("serialises");
+        assert_eq!(
+            text,
+            r#"{"type":"message","timestamp":1700000000123,"content":"hi","roomId":7,"from":{"id":42,"username":"ann"},"format":{}}"#
+        );
+    }
+
+    #[test]
+    fn ilias8_adds_sub_room_and_ilias10_the_picture_flag() {
+        let g8 = Scope::of(
+            RoomKey {
+                room_id: 7,
+                sub_room: 3,
+            },
+            Generation::Ilias8,
+        );
+        let notice = serde_json::to_value(Notice::new(g8, "connect", None)).expect("json");
+        assert_eq!(notice["subRoomId"], json!(3));
+        let sender =
+            serde_json::to_value(Sender::of(&subscriber(), Generation::Ilias10)).expect("json");
+        assert_eq!(
+            sender,
+            json!({"id": 42, "username": "ann", "profile_picture_visible": true})
+        );
+    }
+}

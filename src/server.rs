@@ -1,0 +1,143 @@
+//! Assembles a running chat server from validated configuration: one socket.io
+//! server with two namespaces per ILIAS client, the backend API, a database connector
+//! per client, and the HTTP(S) accept loop with graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use socketioxide::SocketIo;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::client::{Client, Clients};
+use crate::config::{ClientConfig, ServerConfig};
+use crate::http::{self, Dispatch, SocketIoPaths, dispatch::INTERNAL_SOCKET_IO_PATH};
+use crate::store::Store;
+use crate::{im, room};
+
+/// How long open connections get to finish after a stop was requested.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Extra HTTP routes (the demo page), built once the clients exist.
+pub type ExtraRoutes = Box<dyn FnOnce(Arc<Clients>) -> Router + Send>;
+
+/// A configured server, ready to serve.
+pub struct Server {
+    clients: Arc<Clients>,
+    io: SocketIo,
+    dispatch: Dispatch,
+    paths: SocketIoPaths,
+}
+
+impl Server {
+    /// Builds namespaces, routes and per-client state. Must run inside the runtime.
+    pub fn new(
+        server: &ServerConfig,
+        clients: Vec<ClientConfig>,
+        extra: Option<ExtraRoutes>,
+    ) -> Server {
+        let paths = SocketIoPaths::new(server.sub_directory.as_deref());
+        let (socket_io, io) = SocketIo::builder()
+            .req_path(INTERNAL_SOCKET_IO_PATH)
+            // socket.io 4's default `maxHttpBufferSize`, which the original keeps.
+            .max_payload(1_000_000)
+            .build_svc();
+        let registry = Arc::new(Clients::default());
+        for config in clients {
+            let client = Arc::new(Client::new(config, io.clone()));
+            room::attach(&io, client.clone());
+            im::attach(&io, client.clone());
+            registry.insert(client);
+        }
+        let mut routes = http::backend::router(registry.clone());
+        if let Some(extra) = extra {
+            routes = routes.merge(extra(registry.clone()));
+        }
+        Server {
+            dispatch: Dispatch::new(paths.clone(), socket_io, routes),
+            clients: registry,
+            io,
+            paths,
+        }
+    }
+
+    /// Every client of this server.
+    pub fn clients(&self) -> Arc<Clients> {
+        self.clients.clone()
+    }
+
+    /// The public socket.io path (the on-screen chat's).
+    pub fn socket_io_path(&self) -> &str {
+        self.paths.primary()
+    }
+
+    /// Serves until `stop` turns true, then says `shutdown` to every browser, closes
+    /// every connection and returns.
+    pub async fn run(
+        self,
+        listeners: Vec<std::net::TcpListener>,
+        tls: Option<TlsAcceptor>,
+        stop: watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
+        let listeners = listeners
+            .into_iter()
+            .map(tokio::net::TcpListener::from_std)
+            .collect::<Result<Vec<_>, _>>()?;
+        for client in self.clients.all() {
+            tokio::spawn(connect_database(client));
+        }
+        let mut serving = tokio::spawn(http::serve(
+            listeners,
+            tls,
+            self.dispatch.clone(),
+            stop.clone(),
+            DRAIN_TIMEOUT,
+        ));
+        let mut stop_seen = stop.clone();
+        tokio::select! {
+            _ = &mut serving => return Ok(()),
+            _ = stop_seen.wait_for(|stop| *stop) => {}
+        }
+        self.say_shutdown().await;
+        self.io.close().await;
+        let _ = serving.await;
+        Ok(())
+    }
+
+    /// Emits `shutdown` (no payload) to every socket: ILIAS browsers then close the
+    /// socket and reload the page.
+    async fn say_shutdown(&self) {
+        for client in self.clients.all() {
+            for namespace in [client.config.room_namespace(), client.config.im_namespace()] {
+                if let Some(ns) = self.io.of(&namespace)
+                    && let Err(error) = ns.emit("shutdown", &[(); 0]).await
+                {
+                    tracing::debug!(%namespace, %error, "shutdown broadcast failed");
+                }
+            }
+        }
+    }
+}
+
+/// Connects a client's database (retrying until it works), detects its ILIAS
+/// generation and loads its rooms. Until then the client serves Heartbeat and sockets.
+async fn connect_database(client: Arc<Client>) {
+    let store = Store::connect_with_retry(client.name(), &client.config.database).await;
+    if client.config.ilias_version.is_none() {
+        match store.detect_generation().await {
+            Ok(generation) => {
+                tracing::info!(client = client.name(), %generation, "ILIAS generation detected");
+                client.set_detected_generation(generation);
+            }
+            Err(error) => {
+                tracing::warn!(client = client.name(), %error, "cannot detect the ILIAS generation; assuming 9")
+            }
+        }
+    }
+    client.set_store(store);
+    match room::preload(&client).await {
+        Ok(count) => tracing::info!(client = client.name(), rooms = count, "chat rooms loaded"),
+        Err(error) => tracing::error!(client = client.name(), %error, "cannot load chat rooms"),
+    }
+}

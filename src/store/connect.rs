@@ -1,0 +1,154 @@
+//! Turning a client.cfg `database` section into an open pool.
+
+use std::sync::Once;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+
+use super::{Dialect, Store, StoreError};
+use crate::config::DatabaseConfig;
+
+/// The original server used a pool of 10; the write-behind queue needs one connection
+/// and reads are short, so a few more than the CPU count is plenty.
+const MYSQL_POOL_SIZE: u32 = 8;
+
+pub(super) async fn open(config: &DatabaseConfig) -> Result<Store, StoreError> {
+    static DRIVERS: Once = Once::new();
+    DRIVERS.call_once(sqlx::any::install_default_drivers);
+
+    let (url, dialect) = url_of(config);
+    // SQLite allows one writer at a time; one connection keeps the demo free of
+    // "database is locked" errors.
+    let size = match dialect {
+        Dialect::Mysql => MYSQL_POOL_SIZE,
+        Dialect::Sqlite => 1,
+    };
+    let pool = AnyPoolOptions::new()
+        .max_connections(size)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&url)
+        .await
+        .map_err(|source| StoreError::Connect {
+            target: config.describe(),
+            source,
+        })?;
+    Ok(Store { pool, dialect })
+}
+
+/// Builds the sqlx URL; user name and password are percent-encoded so that any
+/// character ILIAS allows in them survives.
+fn url_of(config: &DatabaseConfig) -> (String, Dialect) {
+    match config {
+        DatabaseConfig::Mysql {
+            host,
+            port,
+            socket,
+            name,
+            user,
+            pass,
+        } => {
+            let credentials = if pass.is_empty() {
+                encode(user)
+            } else {
+                format!("{}:{}", encode(user), encode(pass))
+            };
+            let url = match socket {
+                Some(socket) => format!(
+                    "mysql://{credentials}@localhost/{}?socket={}",
+                    encode(name),
+                    encode(&socket.to_string_lossy())
+                ),
+                None => format!(
+                    "mysql://{credentials}@{}:{port}/{}",
+                    host_for_url(host.as_deref().unwrap_or("localhost")),
+                    encode(name)
+                ),
+            };
+            (url, Dialect::Mysql)
+        }
+        DatabaseConfig::Sqlite { path } => (
+            format!("sqlite://{}?mode=rwc", path.to_string_lossy()),
+            Dialect::Sqlite,
+        ),
+    }
+}
+
+/// IPv6 literals need brackets inside a URL.
+fn host_for_url(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn mysql(host: Option<&str>, socket: Option<&str>, pass: &str) -> DatabaseConfig {
+        DatabaseConfig::Mysql {
+            host: host.map(str::to_string),
+            port: 3307,
+            socket: socket.map(PathBuf::from),
+            name: "ilias db".into(),
+            user: "il@s".into(),
+            pass: pass.into(),
+        }
+    }
+
+    #[test]
+    fn tcp_url_encodes_credentials_and_name() {
+        let (url, dialect) = url_of(&mysql(Some("db.example"), None, "p:w/d%"));
+        assert_eq!(
+            url,
+            "mysql://il%40s:p%3Aw%2Fd%25@db.example:3307/ilias%20db"
+        );
+        assert_eq!(dialect, Dialect::Mysql);
+    }
+
+    #[test]
+    fn empty_password_is_left_out() {
+        let (url, _) = url_of(&mysql(Some("127.0.0.1"), None, ""));
+        assert_eq!(url, "mysql://il%40s@127.0.0.1:3307/ilias%20db");
+    }
+
+    #[test]
+    fn ipv6_host_is_bracketed() {
+        let (url, _) = url_of(&mysql(Some("::1"), None, ""));
+        assert_eq!(url, "mysql://il%40s@[::1]:3307/ilias%20db");
+    }
+
+    #[test]
+    fn unix_socket_goes_into_the_query() {
+        let (url, _) = url_of(&mysql(None, Some("/run/mysqld/mysqld.sock"), "x"));
+        assert_eq!(
+            url,
+            "mysql://il%40s:x@localhost/ilias%20db?socket=%2Frun%2Fmysqld%2Fmysqld.sock"
+        );
+    }
+
+    #[test]
+    fn sqlite_creates_the_file() {
+        let (url, dialect) = url_of(&DatabaseConfig::Sqlite {
+            path: PathBuf::from("/var/lib/x/chat.db"),
+        });
+        assert_eq!(url, "sqlite:///var/lib/x/chat.db?mode=rwc");
+        assert_eq!(dialect, Dialect::Sqlite);
+    }
+}

@@ -1,0 +1,149 @@
+//! The database of one ILIAS client: connection pool, ILIAS sequence emulation and
+//! generation detection.
+//!
+//! The schema belongs to ILIAS: nothing here creates or alters tables in an ILIAS
+//! database. Queries are runtime strings with `?` placeholders so that one code path
+//! serves MySQL/MariaDB (production) and SQLite (the demo).
+
+mod connect;
+mod sequence;
+
+use std::time::Duration;
+
+use sqlx::AnyPool;
+
+use crate::config::{DatabaseConfig, Generation};
+
+pub use sequence::Sequence;
+
+/// What can go wrong talking to a client's database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The pool could not be opened.
+    #[error("cannot connect to {target}: {source}")]
+    Connect {
+        target: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A statement failed.
+    #[error("{what} failed: {source}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database did not report the id of a sequence row it just inserted.
+    #[error("{table}: the database returned no insert id")]
+    NoInsertId { table: &'static str },
+}
+
+impl StoreError {
+    /// Wraps a failed statement with what it was meant to do.
+    pub fn query(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |source| StoreError::Query { what, source }
+    }
+}
+
+/// Which SQL dialect the pool speaks; the few statements that differ branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Mysql,
+    Sqlite,
+}
+
+/// An open connection pool to one ILIAS client's database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl Store {
+    /// Opens the pool and checks that one connection can be made.
+    pub async fn connect(config: &DatabaseConfig) -> Result<Store, StoreError> {
+        connect::open(config).await
+    }
+
+    /// Opens the pool, retrying with exponential backoff (1 s doubling up to 30 s) until
+    /// it works. Each failure is logged with what the server is waiting for.
+    pub async fn connect_with_retry(client: &str, config: &DatabaseConfig) -> Store {
+        let mut delay = Duration::from_secs(1);
+        loop {
+            match Store::connect(config).await {
+                Ok(store) => {
+                    tracing::info!(client, database = %config.describe(), "database connected");
+                    return store;
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        client,
+                        %error,
+                        retry_in_s = delay.as_secs(),
+                        "waiting for the database of client {client}"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    /// Wraps an existing pool (used by tests and the demo).
+    pub fn from_pool(pool: AnyPool, dialect: Dialect) -> Store {
+        Store { pool, dialect }
+    }
+
+    /// The underlying pool.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The SQL dialect of this database.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Allocates the next id of an ILIAS sequence table, exactly as ILIAS PHP does, so
+    /// that PHP and the chat server never hand out the same id.
+    pub async fn next_id(&self, sequence: Sequence) -> Result<i64, StoreError> {
+        sequence::next_id(&self.pool, sequence).await
+    }
+
+    /// Whether a table exists in this database.
+    pub async fn table_exists(&self, table: &str) -> Result<bool, StoreError> {
+        let sql = match self.dialect {
+            Dialect::Mysql => {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = DATABASE() AND table_name = ?"
+            }
+            Dialect::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
+            }
+        };
+        let count: i64 = sqlx::query_scalar(sql)
+            .bind(table)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::query("looking up a table"))?;
+        Ok(count > 0)
+    }
+
+    /// Tells which ILIAS release line created this schema: ILIAS 8 still has the
+    /// private-room tables, ILIAS 9 dropped them but kept `chatroom_smilies`, ILIAS 10
+    /// dropped that too.
+    pub async fn detect_generation(&self) -> Result<Generation, StoreError> {
+        if self.table_exists("chatroom_prooms").await? {
+            Ok(Generation::Ilias8)
+        } else if self.table_exists("chatroom_smilies").await? {
+            Ok(Generation::Ilias9)
+        } else {
+            Ok(Generation::Ilias10)
+        }
+    }
+
+    /// Closes every pooled connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,61 @@
+//! ILIAS sequence emulation (`ilDB::nextId`): ids of `chatroom_history` and
+//! `chatroom_sessions` come from companion `<table>_seq` tables, never from
+//! AUTO_INCREMENT on the data table, because ILIAS PHP inserts into the same tables.
+
+use sqlx::AnyPool;
+
+use super::StoreError;
+
+/// The sequence tables the chat server draws ids from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sequence {
+    ChatroomHistory,
+    ChatroomSessions,
+}
+
+impl Sequence {
+    /// The `<table>_seq` table name.
+    pub fn table(self) -> &'static str {
+        match self {
+            Sequence::ChatroomHistory => "chatroom_history_seq",
+            Sequence::ChatroomSessions => "chatroom_sessions_seq",
+        }
+    }
+
+    fn insert_sql(self) -> &'static str {
+        match self {
+            Sequence::ChatroomHistory => {
+                "INSERT INTO chatroom_history_seq (sequence) VALUES (NULL)"
+            }
+            Sequence::ChatroomSessions => {
+                "INSERT INTO chatroom_sessions_seq (sequence) VALUES (NULL)"
+            }
+        }
+    }
+
+    fn cleanup_sql(self) -> &'static str {
+        match self {
+            Sequence::ChatroomHistory => "DELETE FROM chatroom_history_seq WHERE sequence < ?",
+            Sequence::ChatroomSessions => "DELETE FROM chatroom_sessions_seq WHERE sequence < ?",
+        }
+    }
+}
+
+/// Inserts a row into the sequence table, takes its id and deletes the lower ones, as
+/// ILIAS PHP does. The insert id comes back with the INSERT itself, so concurrent
+/// callers on different pooled connections can never get the same id.
+pub(super) async fn next_id(pool: &AnyPool, sequence: Sequence) -> Result<i64, StoreError> {
+    let inserted = sqlx::query(sequence.insert_sql())
+        .execute(pool)
+        .await
+        .map_err(StoreError::query("drawing a sequence id"))?;
+    let id = inserted.last_insert_id().ok_or(StoreError::NoInsertId {
+        table: sequence.table(),
+    })?;
+    sqlx::query(sequence.cleanup_sql())
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(StoreError::query("trimming a sequence table"))?;
+    Ok(id)
+}
