@@ -21,10 +21,16 @@ async fn serves_heartbeat_while_waiting_for_the_database() {
     let server = TestServer::start(server_cfg(free_port()), &[client]).await;
     let (status, _, body) = http_get(server.port, "/backend/Heartbeat/waiting", None).await;
     assert_eq!(status, 200);
-    assert_eq!(serde_json::from_str::<Value>(&body).ok(), Some(json!({"status": 200})));
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).ok(),
+        Some(json!({"status": 200}))
+    );
     let logged = wait_for(&server, "waiting for the database of client waiting").await;
     assert!(logged, "no waiting message:\n{}", server.logs());
-    assert!(!server.stderr().contains("secret"), "the password leaked into the log");
+    assert!(
+        !server.stderr().contains("secret"),
+        "the password leaked into the log"
+    );
 }
 
 #[tokio::test]
@@ -34,7 +40,11 @@ async fn connects_and_detects_the_generation() {
     let server = TestServer::start(server_cfg(free_port()), &[client]).await;
     let detected = wait_for(&server, "ILIAS generation detected").await;
     assert!(detected, "{}", server.logs());
-    assert!(server.stderr().contains("generation=8"), "{}", server.logs());
+    assert!(
+        server.stderr().contains("generation=8"),
+        "{}",
+        server.logs()
+    );
     drop(server);
     db.drop_db().await;
 }

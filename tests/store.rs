@@ -23,9 +23,12 @@ fn database_config(db: &TestDb) -> DatabaseConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_callers_never_share_a_sequence_id() {
     let db = TestDb::create(Schema::Ilias9).await;
-    let store = Store::connect(&database_config(&db)).await.expect("connects");
+    let store = Store::connect(&database_config(&db))
+        .await
+        .expect("connects");
     // ILIAS PHP may already have drawn ids: the server must continue after them.
-    db.exec("INSERT INTO chatroom_history_seq (sequence) VALUES (41);").await;
+    db.exec("INSERT INTO chatroom_history_seq (sequence) VALUES (41);")
+        .await;
 
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..8 {
@@ -33,7 +36,12 @@ async fn concurrent_callers_never_share_a_sequence_id() {
         tasks.spawn(async move {
             let mut ids = Vec::new();
             for _ in 0..25 {
-                ids.push(store.next_id(Sequence::ChatroomHistory).await.expect("next id"));
+                ids.push(
+                    store
+                        .next_id(Sequence::ChatroomHistory)
+                        .await
+                        .expect("next id"),
+                );
             }
             ids
         });
@@ -44,7 +52,10 @@ async fn concurrent_callers_never_share_a_sequence_id() {
     }
     let distinct: HashSet<i64> = all.iter().copied().collect();
     assert_eq!(distinct.len(), 200, "duplicate ids handed out: {all:?}");
-    assert!(all.iter().all(|id| *id > 41), "ids must follow the ones PHP drew");
+    assert!(
+        all.iter().all(|id| *id > 41),
+        "ids must follow the ones PHP drew"
+    );
 
     // Like ilDB::nextId, only the newest row stays in the sequence table.
     let left: Vec<i64> = sqlx::query_scalar("SELECT sequence FROM chatroom_history_seq")
@@ -55,7 +66,10 @@ async fn concurrent_callers_never_share_a_sequence_id() {
     assert_eq!(Some(left[0]), all.iter().copied().max());
 
     // The sessions sequence is separate.
-    let session = store.next_id(Sequence::ChatroomSessions).await.expect("session id");
+    let session = store
+        .next_id(Sequence::ChatroomSessions)
+        .await
+        .expect("session id");
     assert_eq!(session, 1);
     store.close().await;
     db.drop_db().await;
@@ -69,7 +83,9 @@ async fn generation_is_detected_from_the_schema() {
         (Schema::Ilias10, Generation::Ilias10),
     ] {
         let db = TestDb::create(schema).await;
-        let store = Store::connect(&database_config(&db)).await.expect("connects");
+        let store = Store::connect(&database_config(&db))
+            .await
+            .expect("connects");
         assert_eq!(
             store.detect_generation().await.expect("detects"),
             expected,
@@ -90,7 +106,12 @@ async fn unreachable_database_is_an_error_not_a_panic() {
         user: "nobody".into(),
         pass: "x".into(),
     };
-    let error = Store::connect(&config).await.expect_err("nothing listens there");
+    let error = Store::connect(&config)
+        .await
+        .expect_err("nothing listens there");
     let message = error.to_string();
-    assert!(message.starts_with("cannot connect to mysql://nobody@127.0.0.1:"), "{message}");
+    assert!(
+        message.starts_with("cannot connect to mysql://nobody@127.0.0.1:"),
+        "{message}"
+    );
 }

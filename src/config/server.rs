@@ -50,6 +50,7 @@ fn address(field: &Field) -> Result<String, ConfigError> {
 
 fn port(field: &Field) -> Result<u16, ConfigError> {
     match field.integer_in(1, 65535)? {
+        // `integer_in` has checked the range already.
         Some(port) => u16::try_from(port).map_err(|_| field.invalid("is out of range", PORT)),
         None => Err(field.missing(PORT)),
     }

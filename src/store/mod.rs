@@ -6,7 +6,9 @@
 //! serves MySQL/MariaDB (production) and SQLite (the demo).
 
 mod connect;
+mod queue;
 mod sequence;
+mod writes;
 
 use std::time::Duration;
 
@@ -14,7 +16,9 @@ use sqlx::AnyPool;
 
 use crate::config::{DatabaseConfig, Generation};
 
+pub use queue::{WriteQueue, WriteQueueWorker};
 pub use sequence::Sequence;
+pub use writes::Write;
 
 /// What can go wrong talking to a client's database.
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +111,12 @@ impl Store {
     /// Allocates the next id of an ILIAS sequence table, exactly as ILIAS PHP does, so
     /// that PHP and the chat server never hand out the same id.
     pub async fn next_id(&self, sequence: Sequence) -> Result<i64, StoreError> {
-        sequence::next_id(&self.pool, sequence).await
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(StoreError::query("taking a database connection"))?;
+        sequence::next_id(&mut conn, sequence).await
     }
 
     /// Whether a table exists in this database.

@@ -2,7 +2,7 @@
 //! `chatroom_sessions` come from companion `<table>_seq` tables, never from
 //! AUTO_INCREMENT on the data table, because ILIAS PHP inserts into the same tables.
 
-use sqlx::AnyPool;
+use sqlx::AnyConnection;
 
 use super::StoreError;
 
@@ -43,10 +43,11 @@ impl Sequence {
 
 /// Inserts a row into the sequence table, takes its id and deletes the lower ones, as
 /// ILIAS PHP does. The insert id comes back with the INSERT itself, so concurrent
-/// callers on different pooled connections can never get the same id.
-pub(super) async fn next_id(pool: &AnyPool, sequence: Sequence) -> Result<i64, StoreError> {
+/// callers on different connections can never get the same id. Takes a connection (or
+/// a transaction) so that callers inside a transaction stay on it.
+pub async fn next_id(conn: &mut AnyConnection, sequence: Sequence) -> Result<i64, StoreError> {
     let inserted = sqlx::query(sequence.insert_sql())
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .map_err(StoreError::query("drawing a sequence id"))?;
     let id = inserted.last_insert_id().ok_or(StoreError::NoInsertId {
@@ -54,7 +55,7 @@ pub(super) async fn next_id(pool: &AnyPool, sequence: Sequence) -> Result<i64, S
     })?;
     sqlx::query(sequence.cleanup_sql())
         .bind(id)
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .map_err(StoreError::query("trimming a sequence table"))?;
     Ok(id)

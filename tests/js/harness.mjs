@@ -380,6 +380,113 @@ export async function startServer(serverConfig, clientConfigs, { timeoutMs = 200
   }
 }
 
+/** The line `--demo` prints on stdout once it listens on 127.0.0.1:`port`. */
+export function demoUrlLine(port) {
+  return `ilias-chat demo: open http://127.0.0.1:${port}/demo/ in two browser tabs (Ctrl-C stops)`;
+}
+
+/**
+ * Starts `ilias-chat --demo --state-dir <tmp>/state --listen 127.0.0.1:<free port>`
+ * and waits until its stdout carries the URL line (`demoUrlLine`). The returned handle
+ * has `baseUrl`, `stateDir`, `stdout()`, `logs()`, `exited`, `waitExit(ms)` (resolves
+ * the exit status or null on timeout), `signal(name)` and `stop()` (SIGKILL if still
+ * running, removes the temp dir unless the test failed or ILIAS_CHAT_TEST_KEEP=1).
+ * While it runs, `test()` failures carry its output.
+ */
+export async function startDemo({ timeoutMs = 20000, args = [] } = {}) {
+  const bin = serverBinary();
+  if (!fs.existsSync(bin)) {
+    throw new Error(`server binary ${bin} not found: run \`cargo build\` or set ILIAS_CHAT_BIN`);
+  }
+  const port = await freePort();
+  const dir = tempDir('ilias-chat-js-demo-');
+  const stateDir = path.join(dir, 'state');
+  const stderrPath = path.join(dir, 'stderr.log');
+  const errFd = fs.openSync(stderrPath, 'w');
+  const env = { ...process.env, RUST_BACKTRACE: '1' };
+  for (const v of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'JOURNAL_STREAM']) {
+    delete env[v];
+  }
+  const child = spawn(
+    bin,
+    ['--demo', '--state-dir', stateDir, '--listen', `127.0.0.1:${port}`, ...args],
+    { cwd: dir, stdio: ['ignore', 'pipe', errFd], env },
+  );
+  fs.closeSync(errFd);
+  let stdout = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  let exited = null;
+  const exitPromise = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve(exited);
+    });
+    child.on('error', (err) => {
+      exited = { error: err };
+      resolve(exited);
+    });
+  });
+  const demo = {
+    port,
+    dir,
+    stateDir,
+    child,
+    baseUrl: `http://127.0.0.1:${port}`,
+    get exited() {
+      return exited;
+    },
+    stdout: () => stdout,
+    stderr: () => readOr(stderrPath),
+    logs() {
+      return (
+        `----- ilias-chat --demo stderr (${stderrPath}) -----\n${readOr(stderrPath)}` +
+        (stdout ? `----- ilias-chat --demo stdout -----\n${stdout}` : '') +
+        `----- end of ilias-chat --demo output -----`
+      );
+    },
+    signal(name) {
+      if (!exited) child.kill(name);
+    },
+    async waitExit(ms) {
+      let timer;
+      const t = new Promise((r) => (timer = setTimeout(() => r(null), ms)));
+      try {
+        return await Promise.race([exitPromise, t]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async stop({ failed = false } = {}) {
+      liveServers.delete(demo);
+      if (!exited) {
+        child.kill('SIGKILL');
+        await Promise.race([exitPromise, sleep(5000)]);
+      }
+      if (failed || KEEP) console.error(`keeping ${dir}`);
+      else fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  liveServers.add(demo);
+
+  const line = demoUrlLine(port);
+  const deadline = Date.now() + timeoutMs;
+  while (!stdout.split('\n').includes(line)) {
+    if (exited) {
+      await demo.stop({ failed: true });
+      throw new Error(`ilias-chat --demo exited during startup (${JSON.stringify(exited)})\n${demo.logs()}`);
+    }
+    if (Date.now() > deadline) {
+      await demo.stop({ failed: true });
+      throw new Error(`ilias-chat --demo did not print ${JSON.stringify(line)} within ${timeoutMs} ms\n${demo.logs()}`);
+    }
+    await sleep(50);
+  }
+  return demo;
+}
+
 function readOr(p) {
   try {
     return fs.readFileSync(p, 'utf8');
