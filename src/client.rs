@@ -2,8 +2,10 @@
 //! database, and its chat-room state. Socket handlers and backend routes both act on a
 //! client through the methods here and in `room`/`im`, so each behaviour is written once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
+
+use tokio::task::AbortHandle;
 
 use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
@@ -11,7 +13,8 @@ use socketioxide::socket::Sid;
 
 use crate::config::{ClientConfig, Generation};
 use crate::room::RoomState;
-use crate::store::Store;
+use crate::room::model::UserId;
+use crate::store::{Store, Write, WriteQueue, WriteQueueWorker};
 
 /// An ILIAS client served by this process.
 #[derive(Debug)]
@@ -21,17 +24,34 @@ pub struct Client {
     store: OnceLock<Store>,
     detected: OnceLock<Generation>,
     rooms: Mutex<RoomState>,
+    writes: WriteQueue,
+    /// Taken by the database connector, which runs it once connected.
+    write_worker: Mutex<Option<WriteQueueWorker>>,
+    /// Pending "left the chat" timers, one per user whose last socket closed.
+    grace_timers: Mutex<HashMap<UserId, AbortHandle>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks cannot leave the maps in a state that
+    // matters more than losing the whole client, so poisoning is ignored.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Client {
     /// A client whose database is not connected yet.
     pub fn new(config: ClientConfig, io: SocketIo) -> Client {
+        let (writes, worker) = WriteQueue::new(&config.name);
         Client {
             config,
             io,
             store: OnceLock::new(),
             detected: OnceLock::new(),
             rooms: Mutex::new(RoomState::default()),
+            writes,
+            write_worker: Mutex::new(Some(worker)),
+            grace_timers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -68,11 +88,41 @@ impl Client {
 
     /// Chat-room state. The lock is never held across an `.await`.
     pub fn rooms(&self) -> MutexGuard<'_, RoomState> {
-        // A panic while holding the lock cannot leave the maps half-updated in a way
-        // that matters more than losing the whole client, so poisoning is ignored.
-        self.rooms
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.rooms)
+    }
+
+    /// Queues a database write; delivery never waits for it.
+    pub fn write(&self, write: Write) {
+        self.writes.push(write);
+    }
+
+    /// The write queue (to flush it on shutdown).
+    pub fn writes(&self) -> &WriteQueue {
+        &self.writes
+    }
+
+    /// The queue's worker, for the database connector to run (once).
+    pub fn take_write_worker(&self) -> Option<WriteQueueWorker> {
+        lock(&self.write_worker).take()
+    }
+
+    /// Arms (or re-arms) the grace timer of a user; the previous one is cancelled.
+    pub fn arm_grace_timer(&self, user: UserId, timer: AbortHandle) {
+        if let Some(previous) = lock(&self.grace_timers).insert(user, timer) {
+            previous.abort();
+        }
+    }
+
+    /// Cancels the grace timer of a user, if any.
+    pub fn cancel_grace_timer(&self, user: UserId) {
+        if let Some(timer) = lock(&self.grace_timers).remove(&user) {
+            timer.abort();
+        }
+    }
+
+    /// Forgets a fired timer (without aborting the task that is running it).
+    pub fn grace_timer_fired(&self, user: UserId) {
+        lock(&self.grace_timers).remove(&user);
     }
 
     /// The connected socket with this id in the chat-room namespace.

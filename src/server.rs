@@ -102,6 +102,9 @@ impl Server {
         self.say_shutdown().await;
         self.io.close().await;
         let _ = serving.await;
+        for client in self.clients.all() {
+            room::stop(&client, DRAIN_TIMEOUT).await;
+        }
         Ok(())
     }
 
@@ -135,8 +138,11 @@ async fn connect_database(client: Arc<Client>) {
             }
         }
     }
+    if let Some(worker) = client.take_write_worker() {
+        tokio::spawn(worker.run(store.clone()));
+    }
     client.set_store(store);
-    match room::preload(&client).await {
+    match room::start(&client).await {
         Ok(count) => tracing::info!(client = client.name(), rooms = count, "chat rooms loaded"),
         Err(error) => tracing::error!(client = client.name(), %error, "cannot load chat rooms"),
     }

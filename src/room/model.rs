@@ -131,6 +131,61 @@ pub struct Member {
     pub profile_picture_visible: bool,
 }
 
+/// Why a chat message or typing event from a socket was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SpeakError {
+    #[error("socket has not logged in (or the user was banned)")]
+    NotLoggedIn,
+    #[error("unknown room")]
+    UnknownRoom,
+    #[error("user is not registered in the room (kicked, banned or never entered)")]
+    NotRegistered,
+}
+
+/// A user PHP removed from a room (`Kick`) or who left it (`LeavePrivateRoom`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    pub username: String,
+    pub sockets: Vec<Sid>,
+    pub room_title: String,
+}
+
+/// A user PHP banned from a chat room and all its private rooms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Banned {
+    pub username: String,
+    pub sockets: Vec<Sid>,
+    pub rooms: Vec<RoomKey>,
+}
+
+/// The outcome of `InvitePrivateRoom`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invited {
+    /// Name and sockets of the inviting user, when known.
+    pub host: Option<(String, Vec<Sid>)>,
+    pub invitee_sockets: Vec<Sid>,
+    pub room_title: String,
+    pub room_owner: Option<String>,
+}
+
+/// What the end of a user's grace period changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expired {
+    pub username: String,
+    /// Rooms the user was registered in (and has now left).
+    pub rooms: Vec<RoomKey>,
+    /// ILIAS 8 private rooms nobody is registered in any more.
+    pub emptied: Vec<RoomKey>,
+}
+
+/// A room removed by `DeletePrivateRoom` (ILIAS 8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deleted {
+    pub title: String,
+    /// Sockets of every user who was registered there.
+    pub sockets: Vec<Sid>,
+}
+
 /// All chat-room state of one ILIAS client.
 #[derive(Debug, Default)]
 pub struct RoomState {
@@ -244,6 +299,174 @@ impl RoomState {
         Some((user, subscriber.sockets.is_empty()))
     }
 
+    /// The keys of every room (for `GetRooms`).
+    pub fn room_keys(&self) -> Vec<RoomKey> {
+        self.rooms.keys().copied().collect()
+    }
+
+    /// Sockets of a user (empty when unknown).
+    pub fn sockets_of(&self, user: UserId) -> Vec<Sid> {
+        self.subscribers
+            .get(&user)
+            .map(|s| s.sockets.clone())
+            .unwrap_or_default()
+    }
+
+    /// Checks that the socket's user may speak in the room: logged in, still known
+    /// (not banned) and registered there (not kicked).
+    pub fn speaker(&self, sid: Sid, key: RoomKey) -> Result<&Subscriber, SpeakError> {
+        let subscriber = self.user_of_socket(sid).ok_or(SpeakError::NotLoggedIn)?;
+        let room = self.rooms.get(&key).ok_or(SpeakError::UnknownRoom)?;
+        if !room.registered.contains(&subscriber.id) {
+            return Err(SpeakError::NotRegistered);
+        }
+        Ok(subscriber)
+    }
+
+    /// Sockets of every other registered user of a room (typing indicators).
+    pub fn other_registered_sockets(&self, key: RoomKey, user: UserId) -> Vec<Sid> {
+        let Some(room) = self.rooms.get(&key) else {
+            return Vec::new();
+        };
+        room.registered
+            .iter()
+            .filter(|id| **id != user)
+            .filter_map(|id| self.subscribers.get(id))
+            .flat_map(|s| s.sockets.iter().copied())
+            .collect()
+    }
+
+    /// PHP `LeavePrivateRoom`: the user's browser is no longer in the room, but PHP's
+    /// registration stays.
+    pub fn leave(&mut self, key: RoomKey, user: UserId) -> Result<Removed, RegisterError> {
+        let subscriber = self
+            .subscribers
+            .get(&user)
+            .ok_or(RegisterError::UnknownUser)?;
+        let room = self.rooms.get_mut(&key).ok_or(RegisterError::UnknownRoom)?;
+        room.joined.retain(|id| *id != user);
+        Ok(Removed {
+            username: subscriber.username().to_string(),
+            sockets: subscriber.sockets.clone(),
+            room_title: room.title.clone(),
+        })
+    }
+
+    /// PHP `Kick`: removes the user's registration and presence. `Ok(None)` when the
+    /// user was not registered there.
+    pub fn kick(&mut self, key: RoomKey, user: UserId) -> Result<Option<Removed>, RegisterError> {
+        let room = self.rooms.get_mut(&key).ok_or(RegisterError::UnknownRoom)?;
+        if !room.registered.remove(&user) {
+            return Ok(None);
+        }
+        room.joined.retain(|id| *id != user);
+        let title = room.title.clone();
+        let subscriber = self.subscribers.get(&user);
+        Ok(Some(Removed {
+            username: subscriber
+                .map(|s| s.username().to_string())
+                .unwrap_or_default(),
+            sockets: subscriber.map(|s| s.sockets.clone()).unwrap_or_default(),
+            room_title: title,
+        }))
+    }
+
+    /// PHP `Ban`: removes the user from the chat room and all its private rooms, then
+    /// forgets the user, so none of their sockets can speak until PHP connects them
+    /// again. `None` when the user is unknown.
+    pub fn ban(&mut self, room_id: i64, user: UserId) -> Option<Banned> {
+        let subscriber = self.subscribers.remove(&user)?;
+        let mut rooms = Vec::new();
+        for room in self.rooms.values_mut().filter(|r| r.key.room_id == room_id) {
+            if room.registered.remove(&user) {
+                room.joined.retain(|id| *id != user);
+                rooms.push(room.key);
+            }
+        }
+        Some(Banned {
+            username: subscriber.username().to_string(),
+            sockets: subscriber.sockets,
+            rooms,
+        })
+    }
+
+    /// PHP `InvitePrivateRoom`: the invitee (created if unknown) is registered.
+    pub fn invite(
+        &mut self,
+        key: RoomKey,
+        host: UserId,
+        invitee: UserId,
+    ) -> Result<Invited, RegisterError> {
+        let room = self.rooms.get_mut(&key).ok_or(RegisterError::UnknownRoom)?;
+        room.registered.insert(invitee);
+        let (room_title, room_owner) = (room.title.clone(), room.owner.clone());
+        let invitee_sockets = self
+            .subscribers
+            .entry(invitee)
+            .or_insert_with(|| Subscriber::new(invitee))
+            .sockets
+            .clone();
+        let host = self
+            .subscribers
+            .get(&host)
+            .map(|h| (h.username().to_string(), h.sockets.clone()));
+        Ok(Invited {
+            host,
+            invitee_sockets,
+            room_title,
+            room_owner,
+        })
+    }
+
+    /// PHP `DeletePrivateRoom` (ILIAS 8): removes the room.
+    pub fn delete_room(&mut self, key: RoomKey) -> Option<Deleted> {
+        let room = self.rooms.remove(&key)?;
+        let sockets = room
+            .registered
+            .iter()
+            .filter_map(|id| self.subscribers.get(id))
+            .flat_map(|s| s.sockets.iter().copied())
+            .collect();
+        Some(Deleted {
+            title: room.title,
+            sockets,
+        })
+    }
+
+    /// Whether the user currently has an open socket.
+    pub fn is_online(&self, user: UserId) -> bool {
+        self.subscribers
+            .get(&user)
+            .is_some_and(|s| !s.sockets.is_empty())
+    }
+
+    /// End of the grace period after the user's last socket closed: the user leaves
+    /// every room and is forgotten. `None` when the user is unknown or came back.
+    pub fn expire(&mut self, user: UserId) -> Option<Expired> {
+        let subscriber = self.subscribers.get(&user)?;
+        if !subscriber.sockets.is_empty() {
+            return None;
+        }
+        let username = subscriber.username().to_string();
+        let mut rooms = Vec::new();
+        let mut emptied = Vec::new();
+        for room in self.rooms.values_mut() {
+            if room.registered.remove(&user) {
+                room.joined.retain(|id| *id != user);
+                rooms.push(room.key);
+                if room.key.sub_room > 0 && room.registered.is_empty() {
+                    emptied.push(room.key);
+                }
+            }
+        }
+        self.subscribers.remove(&user);
+        Some(Expired {
+            username,
+            rooms,
+            emptied,
+        })
+    }
+
     /// The user list of a room: users that are registered and have joined, in order
     /// of joining.
     pub fn members(&self, key: RoomKey) -> Vec<Member> {
@@ -353,5 +576,106 @@ mod tests {
         assert_eq!(state.socket_closed(a), Some((5, false)));
         assert_eq!(state.socket_closed(b), Some((5, true)));
         assert_eq!(state.socket_closed(b), None);
+    }
+
+    #[test]
+    fn kicked_and_banned_users_cannot_speak() {
+        let mut state = state_with_room();
+        state.add_room(
+            RoomKey {
+                room_id: 7,
+                sub_room: 2,
+            },
+            "Side",
+            Some("5".into()),
+        );
+        let s = sid();
+        state.connect(5);
+        state.login(s, 5, "ann".into(), None);
+        state.register(RoomKey::main(7), 5).ok();
+        state
+            .register(
+                RoomKey {
+                    room_id: 7,
+                    sub_room: 2,
+                },
+                5,
+            )
+            .ok();
+        assert!(state.speaker(s, RoomKey::main(7)).is_ok());
+        let kicked = state.kick(RoomKey::main(7), 5).ok().flatten();
+        assert_eq!(kicked.map(|k| k.sockets), Some(vec![s]));
+        assert_eq!(
+            state.speaker(s, RoomKey::main(7)).err(),
+            Some(SpeakError::NotRegistered)
+        );
+        // PHP lets the user back in: speaking works again.
+        state.register(RoomKey::main(7), 5).ok();
+        assert!(state.speaker(s, RoomKey::main(7)).is_ok());
+        let banned = state.ban(7, 5).map(|b| b.rooms);
+        assert_eq!(
+            banned,
+            Some(vec![
+                RoomKey::main(7),
+                RoomKey {
+                    room_id: 7,
+                    sub_room: 2
+                }
+            ])
+        );
+        assert_eq!(
+            state.speaker(s, RoomKey::main(7)).err(),
+            Some(SpeakError::NotLoggedIn)
+        );
+    }
+
+    #[test]
+    fn expiry_leaves_every_room_only_without_sockets() {
+        let mut state = state_with_room();
+        let side = RoomKey {
+            room_id: 7,
+            sub_room: 2,
+        };
+        state.add_room(side, "Side", None);
+        let s = sid();
+        state.connect(5);
+        state.login(s, 5, "ann".into(), None);
+        state.register(RoomKey::main(7), 5).ok();
+        state.register(side, 5).ok();
+        state.enter(s, RoomKey::main(7)).ok();
+        assert_eq!(
+            state.expire(5),
+            None,
+            "a user with a socket does not expire"
+        );
+        state.socket_closed(s);
+        let expired = state.expire(5);
+        assert_eq!(
+            expired,
+            Some(Expired {
+                username: "ann".into(),
+                rooms: vec![RoomKey::main(7), side],
+                emptied: vec![side]
+            })
+        );
+        assert!(state.members(RoomKey::main(7)).is_empty());
+        assert!(state.subscriber(5).is_none());
+    }
+
+    #[test]
+    fn invite_creates_and_registers_the_invitee() {
+        let mut state = state_with_room();
+        state.connect(1);
+        let invited = state.invite(RoomKey::main(7), 1, 9).expect("room exists");
+        assert_eq!(invited.host.map(|h| h.0), Some(String::new()));
+        assert!(
+            state
+                .room(RoomKey::main(7))
+                .is_some_and(|r| r.is_registered(9))
+        );
+        assert_eq!(
+            state.invite(RoomKey::main(8), 1, 9).err(),
+            Some(RegisterError::UnknownRoom)
+        );
     }
 }

@@ -103,25 +103,54 @@ impl ChatMessage {
 pub struct Notice {
     #[serde(rename = "type")]
     pub kind: &'static str,
-    pub content: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data: Option<Value>,
     pub timestamp: i64,
+    pub content: &'static str,
     pub room_id: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub_room_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
 }
 
 impl Notice {
     pub fn new(scope: Scope, content: &'static str, data: Option<Value>) -> Notice {
         Notice {
             kind: "notice",
-            content,
-            data,
             timestamp: now_ms(),
+            content,
             room_id: scope.room_id,
             sub_room_id: scope.sub_room_id,
+            data,
         }
+    }
+}
+
+/// Payloads that are also stored in `chatroom_history`: the stored JSON carries the
+/// timestamp in seconds (ILIAS multiplies by 1000 when it shows history), the live
+/// payload milliseconds.
+pub trait Stored: Serialize + Clone {
+    fn timestamp_mut(&mut self) -> &mut i64;
+
+    /// The JSON text for `chatroom_history.message`, and the seconds for its
+    /// `timestamp` column.
+    fn stored(&self) -> (String, i64) {
+        let mut copy = self.clone();
+        let seconds = *copy.timestamp_mut() / 1000;
+        *copy.timestamp_mut() = seconds;
+        // Serialising plain structs of strings and numbers cannot fail.
+        (serde_json::to_string(&copy).unwrap_or_default(), seconds)
+    }
+}
+
+impl Stored for Notice {
+    fn timestamp_mut(&mut self) -> &mut i64 {
+        &mut self.timestamp
+    }
+}
+
+impl Stored for ChatMessage {
+    fn timestamp_mut(&mut self) -> &mut i64 {
+        &mut self.timestamp
     }
 }
 
@@ -139,15 +168,49 @@ pub struct ActionHead {
 }
 
 impl ActionHead {
+    /// A head whose content repeats the type, as most actions have.
     pub fn new(scope: Scope, kind: &'static str) -> ActionHead {
+        ActionHead::with_content(scope, kind, kind)
+    }
+
+    /// A head with its own content word (`clear` says `history_has_been_cleared`).
+    pub fn with_content(scope: Scope, kind: &'static str, content: &'static str) -> ActionHead {
         ActionHead {
             kind,
             timestamp: now_ms(),
-            content: kind,
+            content,
             room_id: scope.room_id,
             sub_room_id: scope.sub_room_id,
         }
     }
+}
+
+/// `user_invited`: tells the invitee's browser about the room.
+#[derive(Debug, Clone, Serialize)]
+pub struct InviteAction {
+    #[serde(flatten)]
+    pub head: ActionHead,
+    pub title: String,
+    pub owner: Option<String>,
+}
+
+/// `userStartedTyping`/`userStoppedTyping`. `subscriber` is a JSON *string*: the
+/// browsers `JSON.parse` it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Typing {
+    #[serde(flatten)]
+    pub head: ActionHead,
+    pub subscriber: String,
+}
+
+/// `private_room_created` (ILIAS 8): sent to the owner of a new private room.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateAction {
+    #[serde(flatten)]
+    pub head: ActionHead,
+    pub title: String,
+    pub owner_id: String,
 }
 
 /// A user in a user list or an enter action.
@@ -248,6 +311,22 @@ mod tests {
     }
 
     #[test]
+    fn stored_form_has_seconds_and_the_original_key_order() {
+        let mut notice = Notice::new(
+            Scope::of(RoomKey::main(7), Generation::Ilias9),
+            "connect",
+            Some(json!({"id": 42, "username": "ann", "title": "Main"})),
+        );
+        notice.timestamp = 1_700_000_000_999;
+        let (text, seconds) = notice.stored();
+        assert_eq!(seconds, 1_700_000_000);
+        assert_eq!(
+            text,
+            r#"{"type":"notice","timestamp":1700000000,"content":"connect","roomId":7,"data":{"id":42,"username":"ann","title":"Main"}}"#
+        );
+    }
+
+    #[test]
     fn ilias8_adds_sub_room_and_ilias10_the_picture_flag() {
         let g8 = Scope::of(
             RoomKey {
@@ -258,6 +337,7 @@ mod tests {
         );
         let notice = serde_json::to_value(Notice::new(g8, "connect", None)).expect("json");
         assert_eq!(notice["subRoomId"], json!(3));
+        assert!(notice.get("data").is_none());
         let sender =
             serde_json::to_value(Sender::of(&subscriber(), Generation::Ilias10)).expect("json");
         assert_eq!(

@@ -8,11 +8,12 @@ use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::extract::{Data, SocketRef};
 
-use super::model::{EnterError, RoomKey};
+use super::model::{EnterError, RoomKey, SpeakError};
 use super::payload::{
-    ActionHead, ChatMessage, EnterAction, Notice, Scope, Sender, SubscriberRef, Userlist,
+    ActionHead, ChatMessage, EnterAction, Notice, Scope, Sender, Stored, SubscriberRef, Typing,
+    Userlist,
 };
-use super::{emit_to_room, emit_to_sockets};
+use super::{emit_to_room, emit_to_sockets, ensure_room, grace, persist, persist_notice};
 use crate::client::Client;
 use crate::config::Generation;
 use crate::escape::escape_html;
@@ -49,10 +50,30 @@ fn register_handlers(socket: &SocketRef, client: Arc<Client>) {
             on_message(&c, &s, &args).await;
         },
     );
+    for (event, kind) in [
+        ("userStartedTyping", "user_started_typing"),
+        ("userStoppedTyping", "user_stopped_typing"),
+    ] {
+        let c = client.clone();
+        socket.on(
+            event,
+            async move |s: SocketRef, Data(args): Data<EventArgs>| {
+                on_typing(&c, &s, &args, event, kind);
+            },
+        );
+    }
     socket.on_disconnect(async move |s: SocketRef| {
-        let closed = client.rooms().socket_closed(s.id);
-        tracing::debug!(client = client.name(), sid = %s.id, ?closed, "room socket disconnected");
+        on_disconnect(&client, &s);
     });
+}
+
+/// A closed socket; when it was the user's last one, the grace period starts.
+fn on_disconnect(client: &Arc<Client>, socket: &SocketRef) {
+    let closed = client.rooms().socket_closed(socket.id);
+    tracing::debug!(client = client.name(), sid = %socket.id, "room socket disconnected");
+    if let Some((user, true)) = closed {
+        grace::start(client, user);
+    }
 }
 
 fn ignored(client: &Client, socket: &SocketRef, event: &str, why: &dyn std::fmt::Display) {
@@ -79,6 +100,7 @@ fn on_login(client: &Client, socket: &SocketRef, args: &EventArgs) {
         Ok(login) => login,
         Err(error) => return ignored(client, socket, "login", &error),
     };
+    client.cancel_grace_timer(login.user);
     let known = client
         .rooms()
         .login(
@@ -121,12 +143,18 @@ fn sub_room_id(value: Option<&Value>, index: usize) -> Result<i64, ArgError> {
     }
 }
 
-async fn on_enter_room(client: &Client, socket: &SocketRef, args: &EventArgs) {
+async fn on_enter_room(client: &Arc<Client>, socket: &SocketRef, args: &EventArgs) {
     let generation = client.generation();
     let key = match room_key(args, 0, generation) {
         Ok(key) => key,
         Err(error) => return ignored(client, socket, "enterRoom", &error),
     };
+    if let Some(user) = client.rooms().user_of_socket(socket.id).map(|s| s.id) {
+        client.cancel_grace_timer(user);
+    }
+    if !ensure_room(client, key).await {
+        return ignored(client, socket, "enterRoom", &EnterError::UnknownRoom);
+    }
     let (entered, members) = {
         let mut rooms = client.rooms();
         match rooms.enter(socket.id, key) {
@@ -163,12 +191,18 @@ async fn on_enter_room(client: &Client, socket: &SocketRef, args: &EventArgs) {
         "username": entered.subscriber.username(),
         "title": entered.room_title,
     });
-    let welcome = Notice::new(scope, "welcome_to_chat", Some(data.clone()));
+    // ILIAS 8 private rooms greet with their own language keys.
+    let (to_self, to_others) = match key.sub_room {
+        0 => ("welcome_to_chat", "connect"),
+        _ => ("private_room_entered", "private_room_entered_user"),
+    };
+    let welcome = Notice::new(scope, to_self, Some(data.clone()));
     emit_to_sockets(client, &[socket.id], "notice", &welcome);
-    let connect = Notice::new(scope, "connect", Some(data));
+    let connect = Notice::new(scope, to_others, Some(data));
     if let Err(error) = socket.to(key.socket_room()).emit("notice", &connect).await {
         tracing::debug!(%error, "broadcast connect notice failed");
     }
+    persist_notice(client, key, &connect);
 }
 
 /// `message(msg, roomId[, subRoomId])` with `msg = {content, format, target?}`.
@@ -244,17 +278,26 @@ fn truthy(value: &Value) -> bool {
     }
 }
 
+/// The longest `chatroom_history.message` ILIAS can store (`varchar(4000)`).
+const MAX_STORED_CHARS: usize = 4000;
+
 async fn on_message(client: &Client, socket: &SocketRef, args: &EventArgs) {
     let generation = client.generation();
     let message = match parse_message(args, generation) {
         Ok(message) => message,
         Err(error) => return ignored(client, socket, "message", &error),
     };
+    if !ensure_room(client, message.key).await {
+        return ignored(client, socket, "message", &SpeakError::UnknownRoom);
+    }
     let (sender, recipients) = {
         let rooms = client.rooms();
-        let Some(sender) = rooms.user_of_socket(socket.id).cloned() else {
-            drop(rooms);
-            return ignored(client, socket, "message", &"socket has not logged in");
+        let sender = match rooms.speaker(socket.id, message.key) {
+            Ok(sender) => sender.clone(),
+            Err(error) => {
+                drop(rooms);
+                return ignored(client, socket, "message", &error);
+            }
         };
         let recipients = match &message.target {
             Some(target) if !target.public => match rooms.subscriber(target.user) {
@@ -273,15 +316,58 @@ async fn on_message(client: &Client, socket: &SocketRef, args: &EventArgs) {
         Generation::Ilias8 | Generation::Ilias9 => escape_html(&message.content),
         Generation::Ilias10 => message.content,
     };
+    let scope = Scope::of(message.key, generation);
     let payload = ChatMessage::new(
-        Scope::of(message.key, generation),
+        scope,
         Sender::of(&sender, generation),
         content,
         message.format,
         message.target.map(|t| t.raw),
     );
+    // What ILIAS cannot store is not delivered either: everyone sees the same history.
+    if payload.stored().0.chars().count() > MAX_STORED_CHARS {
+        let notice = Notice::new(scope, "message_too_long", None);
+        emit_to_sockets(client, &[socket.id], "notice", &notice);
+        return ignored(client, socket, "message", &"message too long to be stored");
+    }
     match recipients {
         Some(sockets) => emit_to_sockets(client, &sockets, "message", &payload),
         None => emit_to_room(client, message.key, "message", &payload).await,
     }
+    persist(client, message.key, &payload);
+}
+
+/// `userStartedTyping(roomId)` / `userStoppedTyping(roomId)`: told to every other
+/// registered user of the room; nothing is stored.
+fn on_typing(
+    client: &Client,
+    socket: &SocketRef,
+    args: &EventArgs,
+    event: &'static str,
+    kind: &'static str,
+) {
+    let generation = client.generation();
+    let key = match room_key(args, 0, generation) {
+        Ok(key) => key,
+        Err(error) => return ignored(client, socket, event, &error),
+    };
+    let (sender, recipients) = {
+        let rooms = client.rooms();
+        match rooms.speaker(socket.id, key) {
+            Ok(sender) => {
+                let sender = SubscriberRef::of(sender);
+                let recipients = rooms.other_registered_sockets(key, sender.id);
+                (sender, recipients)
+            }
+            Err(error) => {
+                drop(rooms);
+                return ignored(client, socket, event, &error);
+            }
+        }
+    };
+    let payload = Typing {
+        head: ActionHead::new(Scope::of(key, generation), kind),
+        subscriber: serde_json::to_string(&sender).unwrap_or_default(),
+    };
+    emit_to_sockets(client, &recipients, event, &payload);
 }

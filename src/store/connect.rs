@@ -26,7 +26,7 @@ pub(super) async fn open(config: &DatabaseConfig) -> Result<Store, StoreError> {
     let pool = AnyPoolOptions::new()
         .max_connections(size)
         .min_connections(0)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(5))
         .connect(&url)
         .await
         .map_err(|source| StoreError::Connect {
