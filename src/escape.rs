@@ -59,4 +59,44 @@ mod tests {
     fn replaces_astral_characters() {
         assert_eq!(escape_html("hi 😀 ü €"), "hi ? ü €");
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn unescape(text: &str) -> String {
+            text.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&amp;", "&")
+        }
+
+        proptest! {
+            #[test]
+            fn output_is_safe_for_inner_html(input in any::<String>()) {
+                let out = escape_html(&input);
+                prop_assert!(!out.contains(['<', '>', '"']));
+                prop_assert!(out.chars().all(|c| u32::from(c) <= 0xFFFF));
+                // Every remaining `&` starts an entity.
+                for (i, _) in out.match_indices('&') {
+                    prop_assert!(starts_named_entity(&out[i + 1..]), "bare & in {out:?}");
+                }
+            }
+
+            #[test]
+            fn one_output_char_or_entity_per_input_char(input in any::<String>()) {
+                prop_assert!(escape_html(&input).chars().count() >= input.chars().count());
+            }
+
+            #[test]
+            fn plain_text_is_unchanged(input in "[^&<>\"\u{10000}-\u{10FFFF}]*") {
+                prop_assert_eq!(escape_html(&input), input);
+            }
+
+            #[test]
+            fn text_without_ampersands_round_trips(input in "[^&\u{10000}-\u{10FFFF}]*") {
+                prop_assert_eq!(unescape(&escape_html(&input)), input);
+            }
+        }
+    }
 }

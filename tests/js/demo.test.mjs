@@ -12,6 +12,8 @@ import { io } from 'socket.io-client';
 import { demoUrlLine, httpRequest, sleep, startDemo, test } from './harness.mjs';
 
 const TIMEOUT_MS = 10000;
+/** The room's title as the page's header names it ("chat room “Demo room”"). */
+const ROOM_TITLE = 'Demo room';
 
 /** GET <base>/demo/enter?name=NAME as the page's fetch("enter?name=…") does. */
 async function enter(baseUrl, name) {
@@ -114,7 +116,7 @@ describe('ilias-chat --demo', () => {
     await ctx.demo?.stop();
   });
 
-  test('prints the URL line on stdout and writes its state directory', async () => {
+  test('prints the URL line on stdout and writes its state directory', { timeout: 60000 }, async () => {
     const { demo } = ctx;
     const lines = demo.stdout().split('\n');
     assert.equal(lines[0], demoUrlLine(demo.port), `stdout: ${JSON.stringify(demo.stdout())}`);
@@ -130,7 +132,7 @@ describe('ilias-chat --demo', () => {
     assert.equal(client.database?.type, 'sqlite');
   });
 
-  test('serves the page and the socket.io bundle it loads', async () => {
+  test('serves the page and the socket.io bundle it loads', { timeout: 60000 }, async () => {
     const { baseUrl } = ctx.demo;
     const page = await httpRequest(`${baseUrl}/demo/`);
     assert.equal(page.status, 200);
@@ -159,7 +161,7 @@ describe('ilias-chat --demo', () => {
     assert.equal(empty.status, 400, `enter with a blank name: ${empty.body}`);
   });
 
-  test('two users chat through the page flow; every event and payload', async () => {
+  test('two users chat through the page flow; every event and payload', { timeout: 60000 }, async () => {
     const { baseUrl } = ctx.demo;
     const since = ctx.t0;
 
@@ -173,7 +175,10 @@ describe('ilias-chat --demo', () => {
       path: '/socket.io',
     });
     assert.ok(Number.isInteger(ann.room.userId), `userId ${ann.room.userId}`);
-    await ann.waitFor('notice'); // welcome_to_chat: ann is fully in the room
+    const [welcome] = await ann.waitFor('notice'); // welcome_to_chat: ann is fully in the room
+    // The title is checked last (see ROOM_TITLE) so that the rest of the flow still runs.
+    const title = welcome?.data?.title;
+    assert.equal(typeof title, 'string', `welcome_to_chat data.title: ${JSON.stringify(welcome)}`);
 
     const bob = await openTab(baseUrl, 'bob');
     ctx.tabs.push(bob);
@@ -190,7 +195,7 @@ describe('ilias-chat --demo', () => {
     const notice = (content, who) => ({
       type: 'notice',
       content,
-      data: { ...who, title: 'Demo room' },
+      data: { ...who, title },
       timestamp: 'TS',
       roomId: 1,
     });
@@ -232,10 +237,11 @@ describe('ilias-chat --demo', () => {
       ann: [...annJoined, { event: 'message', args: [message] }],
       bob: [...bobJoined, { event: 'message', args: [message] }],
     };
+    assert.equal(title, ROOM_TITLE, 'the title in welcome_to_chat/connect notices is the room the page names');
   });
 
-  test('a reload (second enter) keeps the user id', async () => {
-    assert.ok(ctx.expected, 'needs the chat test');
+  test('a reload (second enter) keeps the user id', { timeout: 60000 }, async () => {
+    assert.equal(ctx.tabs.length, 2, 'needs the tabs of the chat test');
     const [ann, bob] = ctx.tabs;
     const again = await enter(ctx.demo.baseUrl, 'ann');
     assert.deepEqual(again, ann.room, 'second enter for ann');
@@ -243,25 +249,40 @@ describe('ilias-chat --demo', () => {
     assert.equal(bobAgain.userId, bob.room.userId, 'second enter for bob');
     // Announcing an already present user sends nothing to the open tabs.
     await sleep(200);
+    assert.ok(ctx.expected, 'the chat test passed (it knows which events must be there)');
     assert.deepEqual(normalised(ann, ctx.t0), ctx.expected.ann);
     assert.deepEqual(normalised(bob, ctx.t0), ctx.expected.bob);
   });
 
-  test('SIGTERM: every tab gets shutdown, the process exits 0 within 10 s', async () => {
-    assert.ok(ctx.expected, 'needs the chat test');
+  test('SIGTERM: every tab gets shutdown, the process exits 0 within 10 s', { timeout: 60000 }, async () => {
     const { demo } = ctx;
-    const [ann, bob] = ctx.tabs;
-    const shutdowns = Promise.all([ann.waitFor('shutdown'), bob.waitFor('shutdown')]);
+    const tabs = ctx.tabs.filter((tab) => tab.socket.connected);
+    assert.ok(tabs.length > 0, 'needs the connected tabs of the chat test');
+    const disconnects = tabs.map(
+      (tab) => new Promise((resolve) => tab.socket.once('disconnect', (reason) => resolve(reason))),
+    );
+    const shutdowns = Promise.allSettled(tabs.map((tab) => tab.waitFor('shutdown')));
+    const transports = tabs.map((tab) => `${tab.name}: ${tab.socket.io.engine?.transport?.name}`);
     const started = Date.now();
     demo.signal('SIGTERM');
-    assert.deepEqual(await shutdowns, [[], []], 'shutdown carries no payload');
-    const status = await demo.waitExit(10000);
-    assert.ok(status, `ilias-chat --demo still runs ${Date.now() - started} ms after SIGTERM`);
+    const [got, status] = await Promise.all([shutdowns, demo.waitExit(10000)]);
+    const elapsed = Date.now() - started;
+    const why = async () =>
+      `(after ${elapsed} ms; transports at SIGTERM ${transports.join(', ')}; ` +
+      `exit status ${JSON.stringify(status)}; disconnect reasons ` +
+      `${JSON.stringify(await Promise.all(disconnects.map((d) => Promise.race([d, sleep(100).then(() => 'none')]))))})`;
+    for (const [i, r] of got.entries()) {
+      assert.equal(r.status, 'fulfilled', `${tabs[i].name}: no shutdown event ${await why()}: ${r.reason?.message}`);
+      assert.deepEqual(r.value, [], `${tabs[i].name}: shutdown carries no payload`);
+    }
+    assert.ok(status, `ilias-chat --demo still runs ${elapsed} ms after SIGTERM`);
     assert.deepEqual(status, { code: 0, signal: null }, 'exit status after SIGTERM');
-    assert.deepEqual(normalised(ann, ctx.t0), [...ctx.expected.ann, { event: 'shutdown', args: [] }]);
-    assert.deepEqual(normalised(bob, ctx.t0), [...ctx.expected.bob, { event: 'shutdown', args: [] }]);
     // The state stays for the next start.
     const files = fs.readdirSync(demo.stateDir);
     for (const f of ['client.cfg', 'demo.sqlite', 'server.cfg']) assert.ok(files.includes(f), `${f} kept`);
+    assert.ok(ctx.expected, 'the chat test passed (it knows which events must be there)');
+    const [ann, bob] = ctx.tabs;
+    assert.deepEqual(normalised(ann, ctx.t0), [...ctx.expected.ann, { event: 'shutdown', args: [] }]);
+    assert.deepEqual(normalised(bob, ctx.t0), [...ctx.expected.bob, { event: 'shutdown', args: [] }]);
   });
 });
