@@ -19,6 +19,11 @@ use crate::{im, room};
 /// How long open connections get to finish after a stop was requested.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long browsers get to receive `shutdown` (and close by themselves, as ILIAS
+/// pages do) before the remaining connections are cut. Without it a long-poll or a
+/// websocket frame still in flight can be lost.
+const SHUTDOWN_NOTICE_WAIT: Duration = Duration::from_secs(1);
+
 /// Extra HTTP routes (the demo page), built once the clients exist.
 pub type ExtraRoutes = Box<dyn FnOnce(Arc<Clients>) -> Router + Send>;
 
@@ -87,25 +92,36 @@ impl Server {
         for client in self.clients.all() {
             tokio::spawn(connect_database(client));
         }
-        let mut serving = tokio::spawn(http::serve(
-            listeners,
-            tls,
-            self.dispatch.clone(),
-            stop.clone(),
-            DRAIN_TIMEOUT,
-        ));
-        let mut stop_seen = stop.clone();
-        tokio::select! {
-            _ = &mut serving => return Ok(()),
-            _ = stop_seen.wait_for(|stop| *stop) => {}
-        }
+        let mut serving = http::Serving::start(listeners, tls, self.dispatch.clone());
+        let mut stop = stop;
+        // A dropped sender means nobody can ask for a stop any more: also stop.
+        let _ = stop.wait_for(|stop| *stop).await;
+        serving.stop_accepting().await;
         self.say_shutdown().await;
+        self.wait_for_sockets_to_close(SHUTDOWN_NOTICE_WAIT).await;
         self.io.close().await;
-        let _ = serving.await;
+        serving.drain(DRAIN_TIMEOUT).await;
         for client in self.clients.all() {
             room::stop(&client, DRAIN_TIMEOUT).await;
         }
         Ok(())
+    }
+
+    /// Waits until every socket has gone or `limit` has passed.
+    async fn wait_for_sockets_to_close(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            let open: usize = self
+                .io
+                .nsps()
+                .into_iter()
+                .map(|ns| ns.sockets().len())
+                .sum();
+            if open == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Emits `shutdown` (no payload) to every socket: ILIAS browsers then close the

@@ -191,6 +191,7 @@ async fn enter(State(state): State<DemoState>, Query(query): Query<EnterQuery>) 
     let registered = {
         let mut rooms = client.rooms();
         rooms.add_room(RoomKey::main(DEMO_ROOM), "Demo room", None);
+        rooms.set_title(RoomKey::main(DEMO_ROOM), "Demo room");
         rooms.connect(user_id);
         rooms.register(RoomKey::main(DEMO_ROOM), user_id)
     };

@@ -21,40 +21,59 @@ pub use dispatch::{Dispatch, SocketIoPaths};
 /// How long a TLS handshake may take before the connection is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves every listener until `stop` turns true, then stops accepting, asks open
-/// connections to finish and waits for them (at most `drain_timeout`).
-pub async fn serve(
-    listeners: Vec<TcpListener>,
-    tls: Option<TlsAcceptor>,
-    service: Dispatch,
-    mut stop: watch::Receiver<bool>,
-    drain_timeout: Duration,
-) {
-    // Every connection holds a receiver; `closed()` on the sender tells when all ended.
-    let (drain_tx, drain_rx) = watch::channel(false);
-    let mut accept_tasks = tokio::task::JoinSet::new();
-    for listener in listeners {
-        accept_tasks.spawn(accept_loop(
-            listener,
-            tls.clone(),
-            service.clone(),
-            drain_rx.clone(),
-        ));
-    }
-    while !*stop.borrow() {
-        if stop.changed().await.is_err() {
-            break;
+/// The accept loops of every listener, and the connections they started.
+pub struct Serving {
+    accept_tasks: tokio::task::JoinSet<()>,
+    drain_tx: watch::Sender<bool>,
+    drain_rx: watch::Receiver<bool>,
+}
+
+impl Serving {
+    /// Starts accepting on every listener.
+    pub fn start(
+        listeners: Vec<TcpListener>,
+        tls: Option<TlsAcceptor>,
+        service: Dispatch,
+    ) -> Serving {
+        // Every connection holds a receiver; `closed()` on the sender tells when all ended.
+        let (drain_tx, drain_rx) = watch::channel(false);
+        let mut accept_tasks = tokio::task::JoinSet::new();
+        for listener in listeners {
+            accept_tasks.spawn(accept_loop(
+                listener,
+                tls.clone(),
+                service.clone(),
+                drain_rx.clone(),
+            ));
+        }
+        Serving {
+            accept_tasks,
+            drain_tx,
+            drain_rx,
         }
     }
-    accept_tasks.abort_all();
-    while accept_tasks.join_next().await.is_some() {}
-    drop(drain_rx);
-    let _ = drain_tx.send(true);
-    if tokio::time::timeout(drain_timeout, drain_tx.closed())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections did not close in time");
+
+    /// Closes the listeners; open connections carry on (a long-poll may still have to
+    /// deliver the `shutdown` event).
+    pub async fn stop_accepting(&mut self) {
+        self.accept_tasks.abort_all();
+        while self.accept_tasks.join_next().await.is_some() {}
+    }
+
+    /// Asks every open connection to finish and waits for them, at most `timeout`.
+    pub async fn drain(mut self, timeout: Duration) {
+        self.stop_accepting().await;
+        let Serving {
+            drain_tx, drain_rx, ..
+        } = self;
+        drop(drain_rx);
+        let _ = drain_tx.send(true);
+        if tokio::time::timeout(timeout, drain_tx.closed())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close in time");
+        }
     }
 }
 

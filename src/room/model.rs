@@ -207,6 +207,13 @@ impl RoomState {
         true
     }
 
+    /// Renames a room (the demo names its room; ILIAS calls preloaded rooms "Main").
+    pub fn set_title(&mut self, key: RoomKey, title: &str) {
+        if let Some(room) = self.rooms.get_mut(&key) {
+            room.title = title.to_string();
+        }
+    }
+
     /// The room with this key.
     pub fn room(&self, key: RoomKey) -> Option<&Room> {
         self.rooms.get(&key)

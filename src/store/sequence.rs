@@ -50,9 +50,17 @@ pub async fn next_id(conn: &mut AnyConnection, sequence: Sequence) -> Result<i64
         .execute(&mut *conn)
         .await
         .map_err(StoreError::query("drawing a sequence id"))?;
-    let id = inserted.last_insert_id().ok_or(StoreError::NoInsertId {
-        table: sequence.table(),
-    })?;
+    let id = match inserted.last_insert_id() {
+        Some(id) => id,
+        // sqlx's SQLite driver does not report insert ids through `Any`; MySQL always
+        // does, so this query only ever runs on SQLite (the demo).
+        None => sqlx::query_scalar::<_, i64>("SELECT last_insert_rowid()")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|_| StoreError::NoInsertId {
+                table: sequence.table(),
+            })?,
+    };
     sqlx::query(sequence.cleanup_sql())
         .bind(id)
         .execute(&mut *conn)

@@ -271,10 +271,9 @@ describe('ilias-chat --demo', () => {
       `(after ${elapsed} ms; transports at SIGTERM ${transports.join(', ')}; ` +
       `exit status ${JSON.stringify(status)}; disconnect reasons ` +
       `${JSON.stringify(await Promise.all(disconnects.map((d) => Promise.race([d, sleep(100).then(() => 'none')]))))})`;
-    for (const [i, r] of got.entries()) {
-      assert.equal(r.status, 'fulfilled', `${tabs[i].name}: no shutdown event ${await why()}: ${r.reason?.message}`);
-      assert.deepEqual(r.value, [], `${tabs[i].name}: shutdown carries no payload`);
-    }
+    const missed = tabs.filter((_, i) => got[i].status !== 'fulfilled').map((tab) => tab.name);
+    assert.deepEqual(missed, [], `tabs without a shutdown event ${await why()}`);
+    assert.deepEqual(got.map((r) => r.value), tabs.map(() => []), 'shutdown carries no payload');
     assert.ok(status, `ilias-chat --demo still runs ${elapsed} ms after SIGTERM`);
     assert.deepEqual(status, { code: 0, signal: null }, 'exit status after SIGTERM');
     // The state stays for the next start.
@@ -284,5 +283,10 @@ describe('ilias-chat --demo', () => {
     const [ann, bob] = ctx.tabs;
     assert.deepEqual(normalised(ann, ctx.t0), [...ctx.expected.ann, { event: 'shutdown', args: [] }]);
     assert.deepEqual(normalised(bob, ctx.t0), [...ctx.expected.bob, { event: 'shutdown', args: [] }]);
+  });
+
+  test('the whole session logged no ERROR or WARN line', { timeout: 60000 }, async () => {
+    const bad = ctx.demo.stderr().split('\n').filter((l) => /^\S+\s+(ERROR|WARN)\b/.test(l));
+    assert.deepEqual(bad, [], 'ilias-chat --demo stderr');
   });
 });
