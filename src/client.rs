@@ -11,7 +11,7 @@ use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 
-use crate::config::{ClientConfig, Generation};
+use crate::config::{Auth, ClientConfig, Generation};
 use crate::room::RoomState;
 use crate::room::model::UserId;
 use crate::store::{Store, Write, WriteQueue, WriteQueueWorker};
@@ -24,11 +24,17 @@ pub struct Client {
     store: OnceLock<Store>,
     detected: OnceLock<Generation>,
     rooms: Mutex<RoomState>,
+    /// On-screen chat state (participants, conversations).
+    im: Mutex<ImState>,
+    /// Turns true once the conversations are loaded from the database.
+    im_ready: tokio::sync::watch::Sender<bool>,
     writes: WriteQueue,
     /// Taken by the database connector, which runs it once connected.
     write_worker: Mutex<Option<WriteQueueWorker>>,
     /// Pending "left the chat" timers, one per user whose last socket closed.
     grace_timers: Mutex<HashMap<UserId, AbortHandle>>,
+    /// The backend credentials; a reload may change them without touching anything else.
+    auth: RwLock<Auth>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -44,15 +50,34 @@ impl Client {
     pub fn new(config: ClientConfig, io: SocketIo) -> Client {
         let (writes, worker) = WriteQueue::new(&config.name);
         Client {
+            auth: RwLock::new(config.auth.clone()),
             config,
             io,
             store: OnceLock::new(),
             detected: OnceLock::new(),
             rooms: Mutex::new(RoomState::default()),
+            im: Mutex::new(ImState::default()),
+            im_ready: tokio::sync::watch::channel(false).0,
             writes,
             write_worker: Mutex::new(Some(worker)),
             grace_timers: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The backend credentials in force.
+    pub fn auth(&self) -> Auth {
+        self.auth
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Replaces the backend credentials (reload with a changed secret).
+    pub fn set_auth(&self, auth: Auth) {
+        *self
+            .auth
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = auth;
     }
 
     /// The instance name (`name` in client.cfg).
@@ -89,6 +114,34 @@ impl Client {
     /// Chat-room state. The lock is never held across an `.await`.
     pub fn rooms(&self) -> MutexGuard<'_, RoomState> {
         lock(&self.rooms)
+    }
+
+    /// On-screen chat state. The lock is never held across an `.await`.
+    pub fn im(&self) -> MutexGuard<'_, ImState> {
+        lock(&self.im)
+    }
+
+    /// Marks the on-screen chat as loaded (conversations preloaded).
+    pub fn set_im_ready(&self) {
+        self.im_ready.send_replace(true);
+    }
+
+    /// Waits until the on-screen chat is loaded, at most `timeout`; returns whether it
+    /// is. Events that look conversations up wait for this, so a browser that connects
+    /// while the database is still loading does not get an empty list.
+    pub async fn im_ready(&self, timeout: std::time::Duration) -> bool {
+        let mut ready = self.im_ready.subscribe();
+        matches!(
+            tokio::time::timeout(timeout, ready.wait_for(|loaded| *loaded)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// The connected socket with this id in the on-screen chat namespace.
+    pub fn im_socket(&self, sid: Sid) -> Option<SocketRef> {
+        self.io
+            .of(self.config.im_namespace())
+            .and_then(|ns| ns.get_socket(sid))
     }
 
     /// Queues a database write; delivery never waits for it.
@@ -153,6 +206,14 @@ impl Clients {
     /// All clients, ordered by name.
     pub fn all(&self) -> Vec<Arc<Client>> {
         self.read().values().cloned().collect()
+    }
+
+    /// Removes a client, returning it.
+    pub fn remove(&self, name: &str) -> Option<Arc<Client>> {
+        self.by_name
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(name)
     }
 
     /// Adds (or replaces) a client.

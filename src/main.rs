@@ -1,24 +1,32 @@
 //! `ilias-chat SERVER_CFG CLIENT_CFG [CLIENT_CFG…]`: the same arguments as the Node.js
 //! `chat.js`, so an operator can swap the binary in without touching anything else.
+//! Client arguments may also be directories or globs (`/etc/ilias-chat/clients/*.cfg`).
 //!
-//! Everything that can fail because of configuration happens synchronously, before the
-//! runtime starts: parse the command line, validate every file (`--check` stops here),
-//! take the listening sockets, set up logging, load TLS material. Then the runtime
-//! starts and serves until SIGTERM/SIGINT.
+//! Everything that can fail because of configuration or privileges happens
+//! synchronously, before the runtime starts: parse the command line, validate every
+//! file (`--check` stops here), take the listening sockets (from systemd or by binding),
+//! set up logging and open log files, load TLS material, drop root. Then the runtime
+//! starts and serves until SIGTERM/SIGINT, reloading on SIGHUP.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
 
 use clap::Parser;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
-use ilias_chat::config::{self, EX_CONFIG};
-use ilias_chat::daemon::{listen, logging, signals};
-use ilias_chat::{demo, http, server::Server};
+use ilias_chat::config::{self, EX_CONFIG, Protocol};
+use ilias_chat::daemon::logging::Logging;
+use ilias_chat::daemon::sources::ConfigSources;
+use ilias_chat::daemon::{listen, privileges, signals};
+use ilias_chat::server::{Reloader, Running, Server};
+use ilias_chat::{demo, http};
 
-/// Exit code when the listening socket cannot be had (sysexits `EX_OSERR`).
+/// sysexits codes, documented in ilias-chat(8).
 const EX_OSERR: u8 = 71;
+const EX_CANTCREAT: u8 = 73;
+const EX_NOPERM: u8 = 77;
 
 /// A drop-in replacement for the ILIAS chat server (repository chat rooms and
 /// on-screen chat), for ILIAS 8, 9 and 10.
@@ -29,13 +37,17 @@ struct Cli {
     #[arg(value_name = "SERVER_CFG", required_unless_present = "demo")]
     server_cfg: Option<PathBuf>,
 
-    /// One client.cfg per ILIAS client, as written by the ILIAS administration.
+    /// client.cfg files (one per ILIAS client), directories of `*.cfg` files, or globs.
     #[arg(value_name = "CLIENT_CFG", required_unless_present = "demo")]
     client_cfgs: Vec<PathBuf>,
 
     /// Validate every configuration file, print one summary line each, and exit.
     #[arg(long, conflicts_with = "demo")]
     check: bool,
+
+    /// When started as root: the user to switch to once the sockets are open.
+    #[arg(long, value_name = "NAME", default_value = privileges::DEFAULT_USER)]
+    user: String,
 
     /// Start a self-contained demo server (SQLite, generated configs, demo page).
     #[arg(long)]
@@ -55,91 +67,107 @@ struct Cli {
     listen: SocketAddr,
 }
 
+/// A start-up failure: the message for stderr and the exit code.
+struct Fatal(String, u8);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.demo {
-        return demo_main(&cli);
+        return match demo::run(cli.state_dir.clone(), cli.listen) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("ilias-chat --demo: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
     }
-    let (Some(server_path), client_paths) = (cli.server_cfg.as_deref(), cli.client_cfgs.as_slice())
-    else {
-        // clap enforces both arguments outside demo mode.
-        return ExitCode::from(2);
-    };
-    let loaded = config::load_server(server_path)
-        .and_then(|server| Ok((server, config::load_clients(client_paths)?)));
-    let (server_cfg, client_cfgs) = match loaded {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!("ilias-chat: {error}");
-            return ExitCode::from(EX_CONFIG as u8);
+    match start(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fatal(message, code)) => {
+            eprintln!("ilias-chat: {message}");
+            ExitCode::from(code)
         }
+    }
+}
+
+fn start(cli: Cli) -> Result<(), Fatal> {
+    let config_error = |e: &dyn std::fmt::Display| Fatal(e.to_string(), EX_CONFIG as u8);
+    let sources = ConfigSources {
+        // clap requires both outside demo mode.
+        server: cli.server_cfg.clone().unwrap_or_default(),
+        clients: cli.client_cfgs.clone(),
     };
+    let server_cfg = config::load_server(&sources.server).map_err(|e| config_error(&e))?;
+    let client_files = sources.client_files().map_err(|e| config_error(&e))?;
+    let client_cfgs = config::load_clients(&client_files).map_err(|e| config_error(&e))?;
     if cli.check {
         println!("{}", server_cfg.summary());
         for client in &client_cfgs {
             println!("{}", client.summary());
         }
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
 
-    logging::init(server_cfg.log_level);
-    let listeners = match listen::take_listeners(&server_cfg) {
-        Ok(listeners) => listeners,
-        Err(error) => {
-            eprintln!("ilias-chat: {error}");
-            return ExitCode::from(EX_OSERR);
-        }
-    };
+    let logging = Logging::init(&server_cfg).map_err(|e| Fatal(e.to_string(), EX_CANTCREAT))?;
+    let listeners =
+        listen::take_listeners(&server_cfg).map_err(|e| Fatal(e.to_string(), EX_OSERR))?;
     let tls = match &server_cfg.protocol {
-        config::Protocol::Http => None,
-        config::Protocol::Https(files) => match http::tls::load(files) {
-            Ok(acceptor) => Some(acceptor),
-            Err(error) => {
-                eprintln!("ilias-chat: {}: {error}", server_cfg.file.display());
-                return ExitCode::from(EX_CONFIG as u8);
-            }
-        },
-    };
-
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("ilias-chat: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
+        Protocol::Http => None,
+        Protocol::Https(files) => {
+            let acceptor = http::tls::load(files).map_err(|e| {
+                Fatal(
+                    format!("{}: {e}", server_cfg.file.display()),
+                    EX_CONFIG as u8,
+                )
+            })?;
+            Some(Arc::new(RwLock::new(acceptor)))
         }
     };
-    let result = runtime.block_on(async move {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        signals::watch_stop_signals(stop_tx)?;
-        let server = Server::new(&server_cfg, client_cfgs, None);
-        for listener in &listeners {
+    if privileges::is_root() {
+        if cli.user == "root" {
+            tracing::warn!("running as root (--user root); this is not recommended");
+        } else {
+            let (uid, gid) =
+                privileges::drop_to(&cli.user).map_err(|e| Fatal(e.to_string(), EX_NOPERM))?;
             tracing::info!(
-                "The Server is Ready to use! Listening on: {}://{} (socket.io at {})",
-                if tls.is_some() { "https" } else { "http" },
-                listen::describe(listener),
-                server.socket_io_path()
+                user = cli.user,
+                uid = uid.as_raw(),
+                gid = gid.as_raw(),
+                "dropped root privileges"
             );
         }
-        server.run(listeners, tls, stop_rx).await
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("ilias-chat: {error}");
-            ExitCode::FAILURE
-        }
     }
-}
 
-fn demo_main(cli: &Cli) -> ExitCode {
-    match demo::run(cli.state_dir.clone(), cli.listen) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("ilias-chat --demo: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Fatal(format!("cannot start the runtime: {e}"), 1))?;
+    runtime
+        .block_on(async move {
+            let (stop_tx, stop_rx) = watch::channel(false);
+            let (reload_tx, reload_rx) = mpsc::unbounded_channel();
+            signals::watch_signals(stop_tx, Some(reload_tx))?;
+            let server = Server::new(&server_cfg, client_cfgs, None);
+            for listener in &listeners {
+                tracing::info!(
+                    "The Server is Ready to use! Listening on: {}://{} (socket.io at {})",
+                    if tls.is_some() { "https" } else { "http" },
+                    listen::describe(listener),
+                    server.socket_io_path()
+                );
+            }
+            let reloader = Reloader {
+                sources,
+                logging: Some(logging),
+            };
+            server
+                .run(Running {
+                    listeners,
+                    tls,
+                    stop: stop_rx,
+                    reloads: Some((reload_rx, reloader)),
+                })
+                .await
+        })
+        .map_err(|e| Fatal(e.to_string(), 1))
 }

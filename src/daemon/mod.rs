@@ -1,5 +1,9 @@
-//! Process-level concerns: listening sockets, logging, signals.
+//! Process-level concerns: configuration sources, listening sockets, logging, the
+//! service manager, privileges, signals.
 
 pub mod listen;
 pub mod logging;
+pub mod notify;
+pub mod privileges;
 pub mod signals;
+pub mod sources;

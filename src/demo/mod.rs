@@ -22,7 +22,7 @@ use crate::client::Clients;
 use crate::config::{self, DatabaseConfig};
 use crate::daemon::{listen, logging, signals};
 use crate::room::RoomKey;
-use crate::server::Server;
+use crate::server::{Running, Server};
 use crate::store::Store;
 
 /// The instance name of the demo client.
@@ -41,7 +41,7 @@ pub fn run(state_dir: Option<PathBuf>, listen_on: SocketAddr) -> anyhow::Result<
     let (server_path, client_path) = write_configs(&state_dir, listen_on)?;
     let server_cfg = config::load_server(&server_path)?;
     let client_cfgs = config::load_clients(&[client_path])?;
-    logging::init(server_cfg.log_level);
+    logging::init_stderr(server_cfg.log_level);
     let listener = listen::bind(&server_cfg.address, server_cfg.port)?;
     listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
@@ -53,11 +53,18 @@ pub fn run(state_dir: Option<PathBuf>, listen_on: SocketAddr) -> anyhow::Result<
     runtime.block_on(async move {
         prepare_database(&client_cfgs[0].database).await?;
         let (stop_tx, stop_rx) = watch::channel(false);
-        signals::watch_stop_signals(stop_tx)?;
+        signals::watch_signals(stop_tx, None)?;
         let server = Server::new(&server_cfg, client_cfgs, Some(Box::new(routes)));
         println!("ilias-chat demo: open http://{address}/demo/ in two browser tabs (Ctrl-C stops)");
         println!("ilias-chat demo: state in {}", state_dir.display());
-        server.run(vec![listener], None, stop_rx).await?;
+        server
+            .run(Running {
+                listeners: vec![listener],
+                tls: None,
+                stop: stop_rx,
+                reloads: None,
+            })
+            .await?;
         Ok(())
     })
 }

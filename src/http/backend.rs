@@ -67,7 +67,7 @@ async fn require_auth(
         tracing::warn!(client = name, "access denied: missing authorization header");
         return access_denied();
     }
-    if !is_authorized(header, &client.config.auth) {
+    if !is_authorized(header, &client.auth()) {
         tracing::warn!(client = name, "access denied: wrong credentials");
         return access_denied();
     }

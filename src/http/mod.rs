@@ -14,9 +14,9 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
 pub use dispatch::{Dispatch, SocketIoPaths};
+pub use tls::SharedTls;
 
 /// How long a TLS handshake may take before the connection is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,7 +32,7 @@ impl Serving {
     /// Starts accepting on every listener.
     pub fn start(
         listeners: Vec<TcpListener>,
-        tls: Option<TlsAcceptor>,
+        tls: Option<SharedTls>,
         service: Dispatch,
     ) -> Serving {
         // Every connection holds a receiver; `closed()` on the sender tells when all ended.
@@ -79,7 +79,7 @@ impl Serving {
 
 async fn accept_loop(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    tls: Option<SharedTls>,
     service: Dispatch,
     drain: watch::Receiver<bool>,
 ) {
@@ -106,14 +106,19 @@ async fn accept_loop(
 
 async fn connection(
     stream: TcpStream,
-    tls: Option<TlsAcceptor>,
+    tls: Option<SharedTls>,
     service: Dispatch,
     drain: watch::Receiver<bool>,
     peer: std::net::SocketAddr,
 ) {
     match tls {
         None => serve_http(TokioIo::new(stream), service, drain).await,
-        Some(acceptor) => {
+        Some(shared) => {
+            // Read per connection: a reload may have installed a renewed certificate.
+            let acceptor = shared
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone();
             match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => serve_http(TokioIo::new(stream), service, drain).await,
                 Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),

@@ -1,13 +1,16 @@
 //! HTTPS: the certificate chain and key named in server.cfg, loaded into rustls.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::TlsFiles;
+
+/// The acceptor in force; SIGHUP may replace it with renewed certificates.
+pub type SharedTls = Arc<RwLock<TlsAcceptor>>;
 
 /// Why the TLS material could not be loaded.
 #[derive(Debug, thiserror::Error)]

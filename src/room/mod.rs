@@ -169,6 +169,13 @@ pub async fn start(client: &Arc<Client>) -> Result<usize, StoreError> {
 
 /// Shutdown: every pending write, then every open session ends.
 pub async fn stop(client: &Client, timeout: Duration) {
+    if client.store().is_none() {
+        tracing::warn!(
+            client = client.name(),
+            "database never connected; nothing written at shutdown"
+        );
+        return;
+    }
     client.write(Write::EndAllSessions {
         ilias8: client.generation() == Generation::Ilias8,
         now_s: now_s(),

@@ -18,7 +18,7 @@ use crate::config::{DatabaseConfig, Generation};
 
 pub use queue::{WriteQueue, WriteQueueWorker};
 pub use sequence::Sequence;
-pub use writes::Write;
+pub use writes::{PurgeReport, Reply, Write};
 
 /// What can go wrong talking to a client's database.
 #[derive(Debug, thiserror::Error)]

@@ -29,6 +29,8 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _, MySqlPool};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+pub mod systemd;
+
 /// Environment variable naming the test database server.
 pub const DATABASE_URL_ENV: &str = "ILIAS_CHAT_TEST_DATABASE_URL";
 /// Used when [`DATABASE_URL_ENV`] is not set.

@@ -8,7 +8,7 @@
 // socket received nothing it should not have.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test as nodeTest } from 'node:test';
@@ -128,6 +128,23 @@ export function assertMatch(actual, expected, message) {
 // Server process
 // ---------------------------------------------------------------------------
 
+// Started as root, the server switches to a service user unless told `--user root`
+// (binaries without that option do not switch).
+let userArgsCache;
+function userArgs(bin) {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return [];
+  if (userArgsCache === undefined) {
+    let help = '';
+    try {
+      help = execFileSync(bin, ['--help'], { encoding: 'utf8', timeout: 10000 });
+    } catch (e) {
+      help = String(e.stdout || '');
+    }
+    userArgsCache = /--user\b/.test(help) ? ['--user', 'root'] : [];
+  }
+  return userArgsCache;
+}
+
 async function spawnServer(serverConfig, clientConfigs, { env = {}, timeoutMs = 20000 } = {}) {
   const bin = serverBinary();
   if (!fs.existsSync(bin)) {
@@ -149,7 +166,11 @@ async function spawnServer(serverConfig, clientConfigs, { env = {}, timeoutMs = 
   for (const v of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'JOURNAL_STREAM']) {
     delete childEnv[v];
   }
-  const child = spawn(bin, [serverPath, ...clientPaths], { cwd: dir, stdio: ['ignore', outFd, errFd], env: childEnv });
+  const child = spawn(bin, [...userArgs(bin), serverPath, ...clientPaths], {
+    cwd: dir,
+    stdio: ['ignore', outFd, errFd],
+    env: childEnv,
+  });
   fs.closeSync(outFd);
   fs.closeSync(errFd);
   let exited = null;
@@ -635,7 +656,7 @@ export class RoomContext {
     }
     if (this.server) {
       await this.server.kill();
-      if (failed || KEEP) console.error(`keeping ${this.server.dir}`);
+      if (failed || KEEP || this.lostLogins) console.error(`keeping ${this.server.dir}`);
       else fs.rmSync(this.server.dir, { recursive: true, force: true });
     }
     await this.db.drop();
@@ -690,7 +711,7 @@ export class Browser {
       await this.waitFor('loggedIn', 1500);
     } catch {
       this.ctx.lostLogins = (this.ctx.lostLogins || 0) + 1;
-      console.error(`# ${this.label}: no loggedIn within 1.5 s, sending login again (lost event?)`);
+      console.error(`# ${this.label}: no loggedIn within 1.5 s, sending login again (lost event?) sid=${this.socket.id} server=${this.ctx.server.dir}`);
       this.emit('login', ...args);
       await this.waitFor('loggedIn');
     }
