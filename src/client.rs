@@ -12,6 +12,7 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 
 use crate::config::{Auth, ClientConfig, Generation};
+use crate::im::ImState;
 use crate::room::RoomState;
 use crate::room::model::UserId;
 use crate::store::{Store, Write, WriteQueue, WriteQueueWorker};

@@ -29,6 +29,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// websocket frame still in flight can be lost.
 const SHUTDOWN_NOTICE_WAIT: Duration = Duration::from_secs(1);
 
+/// Outgoing packets a socket may have queued (a slow browser in a busy room).
+const SOCKET_BUFFER_PACKETS: usize = 8192;
+
 /// How often `STATUS=` is refreshed for `systemctl status`.
 const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -76,6 +79,9 @@ impl Server {
             .req_path(INTERNAL_SOCKET_IO_PATH)
             // socket.io 4's default `maxHttpBufferSize`, which the original keeps.
             .max_payload(1_000_000)
+            // Packets queued per socket before emits fail. socketioxide's default of 128
+            // drops messages when a busy room bursts; Node's socket.io never drops.
+            .max_buffer_size(SOCKET_BUFFER_PACKETS)
             .build_svc();
         let registry = Arc::new(Clients::default());
         let mut routes = http::backend::router(registry.clone());
@@ -154,6 +160,12 @@ impl Server {
         }
         wait_for_sockets_to_close(&self.io, &namespaces, SHUTDOWN_NOTICE_WAIT).await;
         for namespace in &namespaces {
+            // `delete_ns` alone closes the sockets without telling the browsers.
+            if let Some(ns) = self.io.of(namespace)
+                && let Err(error) = ns.disconnect().await
+            {
+                tracing::debug!(%namespace, %error, "disconnecting a removed client's sockets failed");
+            }
             self.io.delete_ns(namespace);
         }
         room::stop(&client, DRAIN_TIMEOUT).await;
@@ -201,6 +213,7 @@ impl Server {
         for client in self.clients.all() {
             self.start_connector(client);
         }
+        let _jobs = crate::jobs::spawn(self.clients.clone(), self.config.deletion, stop.clone());
         let mut serving = http::Serving::start(listeners, tls.clone(), self.dispatch.clone());
         // The listeners were bound before and the accept loops run: connections work.
         notify::ready(&self.status_line());
@@ -407,4 +420,15 @@ async fn connect_database(client: Arc<Client>) {
         Ok(count) => tracing::info!(client = client.name(), rooms = count, "chat rooms loaded"),
         Err(error) => tracing::error!(client = client.name(), %error, "cannot load chat rooms"),
     }
+    match im::start(&client).await {
+        Ok(count) => {
+            tracing::info!(
+                client = client.name(),
+                conversations = count,
+                "conversations loaded"
+            )
+        }
+        Err(error) => tracing::error!(client = client.name(), %error, "cannot load conversations"),
+    }
+    im::ready(&client);
 }

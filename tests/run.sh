@@ -5,7 +5,10 @@
 #
 # Steps: 1 rustfmt check, 2 clippy (warnings are errors), 3 provide MariaDB,
 # 4 cargo test (unit + integration), 5 JavaScript end-to-end tests (node's test runner
-# with the socket.io client ILIAS 9 ships). Any failing step fails the script.
+# with the socket.io client ILIAS 9 ships), then "package": tests/package.sh builds the
+# Debian package from a clean copy of the tree, runs lintian, installs, upgrades and purges
+# it on this machine (root; ILIAS_CHAT_SKIP_PACKAGE=1 skips it). Any failing step fails
+# the script.
 #
 # Database (step 3), first that works:
 #   * ILIAS_CHAT_TEST_DATABASE_URL=mysql://user:pass@host:port (no database) if set;
@@ -274,5 +277,16 @@ else
     for f in "${JS_TESTS[@]}"; do
         timeout --kill-after=30 1800 node --test "$f" </dev/null || die "JS end-to-end tests failed in $f"
     done
+fi
+STEPS_DONE=$((STEPS_DONE + 1))
+
+# ---------------------------------------------------------------------------
+step "package" "the Debian package: build, lintian, install, upgrade, purge (tests/package.sh)"
+if [ "${ILIAS_CHAT_SKIP_PACKAGE:-0}" = 1 ]; then
+    note "skipped: ILIAS_CHAT_SKIP_PACKAGE=1"
+else
+    is_root || die "tests/package.sh installs the package on this machine and needs root" \
+        "(ILIAS_CHAT_SKIP_PACKAGE=1 skips this step)"
+    timeout --kill-after=30 2400 bash tests/package.sh </dev/null || die "the package test failed"
 fi
 STEPS_DONE=$((STEPS_DONE + 1))

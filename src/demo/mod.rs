@@ -1,13 +1,15 @@
 //! `ilias-chat --demo`: a complete server with generated configuration and a SQLite
 //! database in a state directory, on 127.0.0.1, plus a small page where a person can
-//! chat in a room from two browser tabs. The demo plays ILIAS PHP's part: when the page
-//! enters the room it announces the user exactly as PHP would (`Connect`, then
-//! `EnterPrivateRoom`), through the same methods the backend routes use.
+//! chat in a room and in direct (on-screen chat) conversations from two browser tabs.
+//! The demo plays ILIAS PHP's part: when the page enters the room it announces the user
+//! exactly as PHP would (`Connect`, then `EnterPrivateRoom`), through the same methods
+//! the backend routes use, and it keeps its users in a small `usr_data` table with the
+//! on-screen chat preference `chat_osc_accept_msg` = `y`, as ILIAS does.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::{Query, State};
@@ -18,7 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::client::Clients;
+use crate::client::{Client, Clients};
 use crate::config::{self, DatabaseConfig};
 use crate::daemon::{listen, logging, signals};
 use crate::room::RoomKey;
@@ -134,37 +136,89 @@ async fn prepare_database(database: &DatabaseConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Users of the demo, by name, so that a reloaded tab keeps its user id.
-#[derive(Default)]
-struct DemoUsers {
-    ids: Mutex<HashMap<String, i64>>,
-}
-
-impl DemoUsers {
-    fn id_of(&self, name: &str) -> i64 {
-        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
-        let next = 1000 + ids.len() as i64;
-        *ids.entry(name.to_string()).or_insert(next)
-    }
-}
-
 #[derive(Clone)]
 struct DemoState {
     clients: Arc<Clients>,
-    users: Arc<DemoUsers>,
 }
 
 fn routes(clients: Arc<Clients>) -> Router {
-    let state = DemoState {
-        clients,
-        users: Arc::new(DemoUsers::default()),
-    };
+    let state = DemoState { clients };
     Router::new()
         .route("/", get(|| async { Redirect::to("/demo/") }))
         .route("/demo", get(|| async { Redirect::to("/demo/") }))
         .route("/demo/", get(page))
         .route("/demo/enter", get(enter))
+        .route("/demo/users", get(users))
         .with_state(state)
+}
+
+/// How long a request waits for the demo database at start-up.
+const DATABASE_WAIT: Duration = Duration::from_secs(10);
+
+fn unavailable(error: impl std::fmt::Display) -> Response {
+    (
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"error": error.to_string()})),
+    )
+        .into_response()
+}
+
+/// The demo database, once connected and loaded.
+async fn demo_store(state: &DemoState) -> Result<(Arc<Client>, Store), Response> {
+    let Some(client) = state.clients.get(DEMO_CLIENT) else {
+        return Err(unavailable("demo client missing"));
+    };
+    client.im_ready(DATABASE_WAIT).await;
+    match client.store().cloned() {
+        Some(store) => Ok((client, store)),
+        None => Err(unavailable("the demo database is not ready")),
+    }
+}
+
+/// The user id of a name, created (from 1000 on) on first use, as an ILIAS account.
+/// Kept in the database, so ids survive restarts with the conversations that use them.
+async fn user_id_of(store: &Store, name: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query(
+        "INSERT OR IGNORE INTO usr_data (usr_id, login) \
+         SELECT COALESCE(MAX(usr_id), 999) + 1, ? FROM usr_data",
+    )
+    .bind(name)
+    .execute(store.pool())
+    .await?;
+    let id: i64 = sqlx::query_scalar("SELECT usr_id FROM usr_data WHERE login = ?")
+        .bind(name)
+        .fetch_one(store.pool())
+        .await?;
+    // ILIAS users opt in to on-screen chat messages; the demo's users do.
+    sqlx::query(
+        "INSERT OR REPLACE INTO usr_pref (usr_id, keyword, value) \
+         VALUES (?, 'chat_osc_accept_msg', 'y')",
+    )
+    .bind(id)
+    .execute(store.pool())
+    .await?;
+    Ok(id)
+}
+
+/// Everyone who entered the demo so far: `[{id, name}]` (the page's direct messages).
+async fn users(State(state): State<DemoState>) -> Response {
+    let store = match demo_store(&state).await {
+        Ok((_, store)) => store,
+        Err(response) => return response,
+    };
+    let rows: Result<Vec<(i64, String)>, _> =
+        sqlx::query_as("SELECT usr_id, login FROM usr_data ORDER BY login")
+            .fetch_all(store.pool())
+            .await;
+    match rows {
+        Ok(rows) => Json(
+            rows.into_iter()
+                .map(|(id, name)| json!({"id": id, "name": name}))
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(error) => unavailable(error),
+    }
 }
 
 async fn page() -> Html<String> {
@@ -187,14 +241,16 @@ async fn enter(State(state): State<DemoState>, Query(query): Query<EnterQuery>) 
         )
             .into_response();
     }
-    let Some(client) = state.clients.get(DEMO_CLIENT) else {
-        return (
-            http::StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"error": "demo client missing"})),
-        )
-            .into_response();
+    let (client, store) = match demo_store(&state).await {
+        Ok(found) => found,
+        Err(response) => return response,
     };
-    let user_id = state.users.id_of(&name);
+    let user_id = match user_id_of(&store, &name).await {
+        Ok(id) => id,
+        Err(error) => return unavailable(error),
+    };
+    // What PHP's UserConfigChange would tell the server after the user opted in.
+    client.im().set_accepts_messages(user_id, true);
     let registered = {
         let mut rooms = client.rooms();
         rooms.add_room(RoomKey::main(DEMO_ROOM), "Demo room", None);

@@ -69,6 +69,10 @@ CREATE TABLE IF NOT EXISTS osc_activity (
   is_closed INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (conversation_id, user_id)
 );
+CREATE TABLE IF NOT EXISTS usr_data (
+  usr_id INTEGER PRIMARY KEY,
+  login VARCHAR(190) UNIQUE
+);
 CREATE TABLE IF NOT EXISTS usr_pref (
   usr_id INTEGER NOT NULL DEFAULT 0,
   keyword CHAR(40) NOT NULL DEFAULT '',

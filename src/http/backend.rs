@@ -18,14 +18,40 @@ use crate::client::Clients;
 
 /// The backend router, with the authentication layer on every route but Heartbeat.
 pub fn router(clients: Arc<Clients>) -> Router {
-    let authenticated = crate::room::backend::routes().route_layer(middleware::from_fn_with_state(
-        clients.clone(),
-        require_auth,
-    ));
+    let authenticated = crate::room::backend::routes()
+        .merge(crate::im::backend::routes())
+        .route_layer(middleware::from_fn_with_state(
+            clients.clone(),
+            require_auth,
+        ))
+        .route_layer(middleware::map_response(json_rejections));
     Router::new()
         .route("/backend/heartbeat/{name}", get(heartbeat))
         .merge(authenticated)
         .with_state(clients)
+}
+
+/// Turns the plain-text answers of axum's extractors (a path segment that is not
+/// UTF-8, say) into the JSON failure PHP can forward; PHP never sees a non-JSON body.
+async fn json_rejections(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !response.status().is_client_error() {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let reason = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    tracing::warn!(
+        status = parts.status.as_u16(),
+        reason,
+        "malformed backend request"
+    );
+    Json(json!({"success": false, "reason": reason})).into_response()
 }
 
 /// The answer to a path no route matches (under `/backend` or anywhere else).

@@ -746,7 +746,9 @@ mod tests {
     fn participants_parse_leniently_but_refuse_garbage() {
         assert_eq!(parse_participants(None), Ok(vec![]));
         assert_eq!(
-            parse_participants(Some(r#"[{"id":1,"name":"a"},{"id":"2","name":"b"},{"id":0},{"id":1,"name":"dup"}]"#)),
+            parse_participants(Some(
+                r#"[{"id":1,"name":"a"},{"id":"2","name":"b"},{"id":0},{"id":1,"name":"dup"}]"#
+            )),
             Ok(vec![p(1, "a"), p(2, "b")])
         );
         assert_eq!(
@@ -908,7 +910,11 @@ mod tests {
             state.add_user(1, "c", 2, "b", "g".into()).err(),
             Some(ImError::AlreadyParticipant(2))
         );
-        assert_eq!(state.conversation_count(), 1, "no empty group was left behind");
+        assert_eq!(
+            state.conversation_count(),
+            1,
+            "no empty group was left behind"
+        );
         let group = state.add_user(1, "c", 3, "c", "g".into()).expect("adds");
         assert_eq!((group.view.id.as_str(), group.created), ("g", true));
         assert!(group.view.is_group);
@@ -997,11 +1003,11 @@ mod tests {
         state.login(s2, 2, None);
         state.set_accepts_messages(2, false);
         let (view, me, recipients) = state.typing(1, "c").expect("typing");
-        assert_eq!((view.id.as_str(), me, recipients), ("c", p(1, "a"), vec![s2]));
         assert_eq!(
-            state.typing(3, "c").err(),
-            Some(ImError::NotParticipant(3))
+            (view.id.as_str(), me, recipients),
+            ("c", p(1, "a"), vec![s2])
         );
+        assert_eq!(state.typing(3, "c").err(), Some(ImError::NotParticipant(3)));
         assert_eq!(
             state.typing(1, "x").err(),
             Some(ImError::UnknownConversation)
@@ -1054,7 +1060,10 @@ mod tests {
             )]
         );
         assert!(state.view("a").is_none());
-        assert_eq!(state.conversations_of(1), vec!["b".to_string(), "c".to_string()]);
+        assert_eq!(
+            state.conversations_of(1),
+            vec!["b".to_string(), "c".to_string()]
+        );
         // The order still works for matching.
         let started = state
             .start_conversation(1, &req(&[(1, "a"), (4, "d")]), "n".into())

@@ -204,7 +204,10 @@ mod tests {
             reverse_sorting: None,
             oldest_message_timestamp: None,
         };
-        assert!(text(&empty).ends_with(r#""isGroup":false,"messages":[],"oldestMessageTimestamp":null}"#));
+        assert!(
+            text(&empty)
+                .ends_with(r#""isGroup":false,"messages":[],"oldestMessageTimestamp":null}"#)
+        );
     }
 
     #[test]

@@ -23,10 +23,13 @@ pub struct ConversationRow {
 
 /// Every `osc_conversation` row.
 pub async fn load_conversations(store: &Store) -> Result<Vec<ConversationRow>, StoreError> {
-    let rows = sqlx::query("SELECT id, is_group, participants FROM osc_conversation")
-        .fetch_all(store.pool())
-        .await
-        .map_err(StoreError::query("loading conversations"))?;
+    let rows = sqlx::query(
+        // `+ 0` widens the tinyint, which the Any driver cannot decode.
+        "SELECT id, is_group + 0 AS is_group, participants FROM osc_conversation",
+    )
+    .fetch_all(store.pool())
+    .await
+    .map_err(StoreError::query("loading conversations"))?;
     rows.iter()
         .map(|row| {
             Ok(ConversationRow {
@@ -68,9 +71,8 @@ pub async fn latest_message(
     store: &Store,
     conversation: &str,
 ) -> Result<Option<StoredMessage>, StoreError> {
-    let sql = format!(
-        "{MESSAGE_COLUMNS} WHERE conversation_id = ? ORDER BY timestamp DESC LIMIT 1"
-    );
+    let sql =
+        format!("{MESSAGE_COLUMNS} WHERE conversation_id = ? ORDER BY timestamp DESC LIMIT 1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(conversation)
         .fetch_optional(store.pool())
@@ -102,15 +104,18 @@ pub async fn unread_count(
 }
 
 /// Whether the user closed the conversation (`osc_activity.is_closed`).
-pub async fn is_closed(store: &Store, conversation: &str, user: UserId) -> Result<bool, StoreError> {
-    let row = sqlx::query(
-        "SELECT is_closed FROM osc_activity WHERE conversation_id = ? AND user_id = ?",
-    )
-    .bind(conversation)
-    .bind(user)
-    .fetch_optional(store.pool())
-    .await
-    .map_err(StoreError::query("reading the conversation state"))?;
+pub async fn is_closed(
+    store: &Store,
+    conversation: &str,
+    user: UserId,
+) -> Result<bool, StoreError> {
+    let row =
+        sqlx::query("SELECT is_closed + 0 AS is_closed FROM osc_activity WHERE conversation_id = ? AND user_id = ?")
+            .bind(conversation)
+            .bind(user)
+            .fetch_optional(store.pool())
+            .await
+            .map_err(StoreError::query("reading the conversation state"))?;
     match row {
         Some(row) => int(&row, "is_closed")
             .map(|closed| closed != 0)

@@ -347,23 +347,21 @@ async fn invite_user(
     .await
 }
 
-async fn clear(
-    Extension(c): Ext,
-    Path((_, room, _actor)): Path<(String, String, String)>,
-) -> Reply {
-    clear_room(&c, &room, None).await
+async fn clear(Extension(c): Ext, Path((_, room, actor)): Path<(String, String, String)>) -> Reply {
+    clear_room(&c, &room, None, &actor).await
 }
 
 async fn clear_8(
     Extension(c): Ext,
-    Path((_, room, sub, _actor)): Path<(String, String, String, String)>,
+    Path((_, room, sub, actor)): Path<(String, String, String, String)>,
 ) -> Reply {
-    clear_room(&c, &room, Some(&sub)).await
+    clear_room(&c, &room, Some(&sub), &actor).await
 }
 
 /// `ClearMessages`: PHP already deleted the history; the browsers empty their panes.
-async fn clear_room(client: &Client, room: &str, sub: Option<&str>) -> Reply {
+async fn clear_room(client: &Client, room: &str, sub: Option<&str>, actor: &str) -> Reply {
     on_room(client, room, sub, async |at| {
+        parse_id(actor, "actor id")?;
         let here = scope(client, at.key);
         let clear = ActionHead::with_content(here, "clear", "history_has_been_cleared");
         emit_to_room(client, at.key, "clear", &clear).await;
@@ -404,12 +402,15 @@ async fn kick_user(client: &Client, room: &str, sub: Option<&str>, user: &str) -
             "userjustkicked",
             &ActionHead::new(here, "userjustkicked"),
         );
+        // The original addresses this notice to the main room, where ILIAS 8 sends the
+        // kicked user back to.
+        let main = scope(client, RoomKey::main(at.key.room_id));
         let data = json!({"title": kicked.room_title});
         emit_to_sockets(
             client,
             &kicked.sockets,
             "notice",
-            &Notice::new(here, "kicked_from_private_room", Some(data)),
+            &Notice::new(main, "kicked_from_private_room", Some(data)),
         );
         leave_socket_room(client, &kicked.sockets, at.key);
         if at.key.sub_room > 0 {
@@ -454,7 +455,12 @@ async fn ban_user(client: &Client, room: &str, sub: Option<&str>, user: &str) ->
         Ok(user) => user,
         Err(reply) => return reply,
     };
+    if !ensure_room(client, RoomKey::main(addressed.key.room_id)).await {
+        return failure(RegisterError::UnknownRoom.to_string());
+    }
     client.cancel_grace_timer(user);
+    // An unknown user (not online) is no error: PHP records the ban only after a
+    // successful answer, and offline users must be bannable too.
     let Some(banned) = client.rooms().ban(addressed.key.room_id, user) else {
         return addressed.success();
     };
@@ -464,7 +470,9 @@ async fn ban_user(client: &Client, room: &str, sub: Option<&str>, user: &str) ->
         room = addressed.key.room_id,
         "user banned"
     );
-    emit_to_sockets(client, &banned.sockets, "userjustbanned", &[(); 0]);
+    if !banned.rooms.is_empty() {
+        emit_to_sockets(client, &banned.sockets, "userjustbanned", &[(); 0]);
+    }
     for key in &banned.rooms {
         leave_socket_room(client, &banned.sockets, *key);
         announce_removal(client, *key, &banned.username).await;

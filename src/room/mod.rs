@@ -36,7 +36,7 @@ async fn emit_to_room<T: Serialize + ?Sized>(
         return;
     };
     if let Err(error) = ns.to(key.socket_room()).emit(event, payload).await {
-        tracing::debug!(client = client.name(), event, %error, "broadcast failed");
+        tracing::warn!(client = client.name(), event, %error, "broadcast failed");
     }
 }
 
@@ -46,7 +46,7 @@ fn emit_to_sockets<T: Serialize + ?Sized>(client: &Client, sids: &[Sid], event: 
         if let Some(socket) = client.room_socket(*sid)
             && let Err(error) = socket.emit(event, payload)
         {
-            tracing::debug!(client = client.name(), event, %error, "emit failed");
+            tracing::warn!(client = client.name(), event, %sid, %error, "emit failed");
         }
     }
 }
@@ -99,13 +99,31 @@ fn now_s() -> i64 {
     payload::now_ms() / 1000
 }
 
+/// How long a request for an unknown room waits for a database that is still
+/// connecting (right after start-up or after a reload added the client).
+const DATABASE_WAIT: Duration = Duration::from_secs(5);
+
+/// The client's database, waiting a little for it when it is still connecting.
+async fn connected_store(client: &Client) -> Option<&crate::store::Store> {
+    let deadline = tokio::time::Instant::now() + DATABASE_WAIT;
+    loop {
+        if let Some(store) = client.store() {
+            return Some(store);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Whether the room exists, looking it up in the database when the server does not
 /// know it yet (created in ILIAS while the server was down or before it noticed).
 async fn ensure_room(client: &Client, key: RoomKey) -> bool {
     if client.rooms().room(key).is_some() {
         return true;
     }
-    let Some(store) = client.store() else {
+    let Some(store) = connected_store(client).await else {
         return false;
     };
     let found = match key.sub_room {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
-use socketioxide::extract::{Data, SocketRef};
+use socketioxide::extract::SocketRef;
 
 use super::model::{EnterError, RoomKey, SpeakError};
 use super::payload::{
@@ -18,53 +18,66 @@ use crate::client::Client;
 use crate::config::Generation;
 use crate::escape::escape_html;
 use crate::event_args::{ArgError, EventArgs, id_value, text_value};
+use crate::event_queue::{Inbound, attach_namespace};
 
-/// Registers the chat-room namespace of a client.
+/// The events of the chat-room namespace.
+const EVENTS: &[&str] = &[
+    "login",
+    "enterRoom",
+    "message",
+    "userStartedTyping",
+    "userStoppedTyping",
+];
+
+/// Registers the chat-room namespace of a client; each socket's events are handled one
+/// at a time, in the order the browser sent them.
 pub fn attach(io: &SocketIo, client: Arc<Client>) {
     let namespace = client.config.room_namespace();
-    io.ns(namespace, async move |socket: SocketRef| {
-        tracing::debug!(client = client.name(), sid = %socket.id, "room socket connected");
-        register_handlers(&socket, client);
+    attach_namespace(io, namespace, EVENTS, move |socket, inbound| {
+        let client = client.clone();
+        async move { handle(&client, &socket, inbound).await }
     });
 }
 
-fn register_handlers(socket: &SocketRef, client: Arc<Client>) {
-    let c = client.clone();
-    socket.on(
-        "login",
-        async move |s: SocketRef, Data(args): Data<EventArgs>| {
-            on_login(&c, &s, &args);
-        },
-    );
-    let c = client.clone();
-    socket.on(
-        "enterRoom",
-        async move |s: SocketRef, Data(args): Data<EventArgs>| {
-            on_enter_room(&c, &s, &args).await;
-        },
-    );
-    let c = client.clone();
-    socket.on(
-        "message",
-        async move |s: SocketRef, Data(args): Data<EventArgs>| {
-            on_message(&c, &s, &args).await;
-        },
-    );
-    for (event, kind) in [
-        ("userStartedTyping", "user_started_typing"),
-        ("userStoppedTyping", "user_stopped_typing"),
-    ] {
-        let c = client.clone();
-        socket.on(
-            event,
-            async move |s: SocketRef, Data(args): Data<EventArgs>| {
-                on_typing(&c, &s, &args, event, kind);
-            },
-        );
+async fn handle(client: &Arc<Client>, socket: &SocketRef, inbound: Inbound) {
+    match inbound {
+        Inbound::Event {
+            name: "login",
+            args,
+        } => on_login(client, socket, &args),
+        Inbound::Event {
+            name: "enterRoom",
+            args,
+        } => on_enter_room(client, socket, &args).await,
+        Inbound::Event {
+            name: "message",
+            args,
+        } => on_message(client, socket, &args).await,
+        Inbound::Event {
+            name: "userStartedTyping",
+            args,
+        } => on_typing(
+            client,
+            socket,
+            &args,
+            "userStartedTyping",
+            "user_started_typing",
+        ),
+        Inbound::Event {
+            name: "userStoppedTyping",
+            args,
+        } => on_typing(
+            client,
+            socket,
+            &args,
+            "userStoppedTyping",
+            "user_stopped_typing",
+        ),
+        Inbound::Event { name, .. } => {
+            ignored(client, socket, name, &"not an event of this namespace")
+        }
+        Inbound::Disconnect => on_disconnect(client, socket),
     }
-    socket.on_disconnect(async move |s: SocketRef| {
-        on_disconnect(&client, &s);
-    });
 }
 
 /// A closed socket; when it was the user's last one, the grace period starts.

@@ -561,6 +561,11 @@ impl TestServer {
         let stdout_path = dir.join("stdout.log");
         let stderr_path = dir.join("stderr.log");
         let mut cmd = Command::new(server_binary());
+        // Tests run as root in CI; without a service user the server would refuse to
+        // start (it drops root to `onscreenchat` by default).
+        if nix::unistd::geteuid().is_root() {
+            cmd.args(["--user", "root"]);
+        }
         cmd.arg(&server_cfg_path)
             .args(&client_cfg_paths)
             .current_dir(dir.path())

@@ -611,6 +611,20 @@ impl Drop for Daemon {
     }
 }
 
+/// Waits until `systemd-socket-activate` (the process `d`, before it exec's the daemon)
+/// printed "Listening on …" for each of its `sockets` sockets.
+pub async fn wait_activator_listening(d: &Daemon, sockets: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.stderr().matches("Listening on").count() < sockets {
+        assert!(
+            Instant::now() < deadline,
+            "systemd-socket-activate did not listen within 10 s\n{}",
+            d.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Writes `v` as pretty JSON (as PHP does) to `path`.
 pub fn write_json(path: &Path, v: &Value) {
     let mut f = fs::File::create(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -305,7 +305,10 @@ export async function startServer(serverConfig, clientConfigs, { timeoutMs = 200
   for (const v of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'JOURNAL_STREAM']) {
     delete env[v];
   }
-  const child = spawn(bin, [serverPath, ...clientPaths], {
+  // Tests run as root in CI; without a service user the server would refuse to start
+  // (it drops root to `onscreenchat` by default).
+  const asRoot = process.getuid?.() === 0 ? ['--user', 'root'] : [];
+  const child = spawn(bin, [...asRoot, serverPath, ...clientPaths], {
     cwd: dir,
     stdio: ['ignore', outFd, errFd],
     env,

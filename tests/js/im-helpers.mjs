@@ -13,7 +13,10 @@
 // ignored).
 
 import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { test as nodeTest } from 'node:test';
 
 import {
@@ -22,9 +25,10 @@ import {
   createTestDb,
   freePort,
   httpRequest,
+  serverBinary,
   serverCfg,
   sleep,
-  startServer,
+  tempDir,
 } from './harness.mjs';
 
 export { sleep };
@@ -210,6 +214,111 @@ export function rowJson(m) {
 // ---------------------------------------------------------------------------
 
 const KEEP = process.env.ILIAS_CHAT_TEST_KEEP === '1';
+const CONNECT_SETTLE_MS = 60;
+
+// Started as root, the server switches to a service user unless told `--user root`
+// (binaries without that option do not switch).
+let userArgsCache;
+function userArgs(bin) {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return [];
+  if (userArgsCache === undefined) {
+    let help = '';
+    try {
+      help = execFileSync(bin, ['--help'], { encoding: 'utf8', timeout: 10000 });
+    } catch (e) {
+      help = String(e.stdout || '');
+    }
+    userArgsCache = /--user\b/.test(help) ? ['--user', 'root'] : [];
+  }
+  return userArgsCache;
+}
+
+/**
+ * Starts the binary with server.cfg + client.cfg in a fresh temp dir (also the cwd) and
+ * waits until GET /backend/Heartbeat/<first name> answers 200.
+ */
+export async function spawnServer(serverConfig, clientConfigs, { env = {}, timeoutMs = 20000 } = {}) {
+  const bin = serverBinary();
+  if (!fs.existsSync(bin)) {
+    throw new Error(`server binary ${bin} not found: run \`cargo build\` or set ILIAS_CHAT_BIN`);
+  }
+  const dir = tempDir('ilias-chat-im-');
+  const serverPath = path.join(dir, 'server.cfg');
+  fs.writeFileSync(serverPath, JSON.stringify(serverConfig, null, 4) + '\n');
+  const clientPaths = clientConfigs.map((c, i) => {
+    const p = path.join(dir, `client${i}.cfg`);
+    fs.writeFileSync(p, JSON.stringify(c, null, 4) + '\n');
+    return p;
+  });
+  const stdoutPath = path.join(dir, 'stdout.log');
+  const stderrPath = path.join(dir, 'stderr.log');
+  const outFd = fs.openSync(stdoutPath, 'w');
+  const errFd = fs.openSync(stderrPath, 'w');
+  const childEnv = { ...process.env, RUST_BACKTRACE: '1', ...env };
+  for (const v of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'JOURNAL_STREAM']) {
+    delete childEnv[v];
+  }
+  const child = spawn(bin, [...userArgs(bin), serverPath, ...clientPaths], {
+    cwd: dir,
+    stdio: ['ignore', outFd, errFd],
+    env: childEnv,
+  });
+  fs.closeSync(outFd);
+  fs.closeSync(errFd);
+  let exited = null;
+  const exitPromise = new Promise((resolve) => {
+    child.on('exit', (code, signal) => resolve((exited = { code, signal })));
+    child.on('error', (error) => resolve((exited = { error })));
+  });
+  const read = (p) => {
+    try {
+      return fs.readFileSync(p, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const server = {
+    dir,
+    child,
+    port: Number(serverConfig.port),
+    baseUrl: `http://127.0.0.1:${serverConfig.port}`,
+    get exited() {
+      return exited;
+    },
+    stderr: () => read(stderrPath) + read(stdoutPath),
+    async stop({ failed = false } = {}) {
+      if (!exited) {
+        child.kill('SIGKILL');
+        await Promise.race([exitPromise, sleep(5000)]);
+      }
+      if (failed || KEEP) console.error(`keeping ${dir}`);
+      else fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  const probe = `${server.baseUrl}/backend/Heartbeat/${encodeURIComponent(clientConfigs[0].name)}`;
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no attempt';
+  for (;;) {
+    if (exited) {
+      const logs = server.stderr();
+      await server.stop({ failed: true });
+      throw new Error(`ilias-chat exited during startup (${JSON.stringify(exited)})\n${logs}`);
+    }
+    try {
+      const r = await httpRequest(probe, { timeoutMs: 2000 });
+      if (r.status === 200) return server;
+      last = `HTTP ${r.status} ${r.body}`;
+    } catch (e) {
+      last = e.message;
+    }
+    if (Date.now() > deadline) {
+      const logs = server.stderr();
+      await server.stop({ failed: true });
+      throw new Error(`ilias-chat did not answer ${probe} within ${timeoutMs} ms (last: ${last})\n${logs}`);
+    }
+    await sleep(50);
+  }
+}
 
 /**
  * node:test test with a fresh IM context. opts: generation (8|9|10, default 9),
@@ -260,7 +369,14 @@ export class ImContext {
   }
 
   async start() {
-    this.server = await startServer(serverCfg(await freePort()), [clientCfg(NAME, KEY, SECRET, this.db)]);
+    this.server = await spawnServer(serverCfg(await freePort()), [clientCfg(NAME, KEY, SECRET, this.db)]);
+    // The server may answer Heartbeat before the database is connected; give the
+    // conversation preload (seen in the log) a moment before browsers connect. Not a
+    // requirement: logins that arrive earlier must wait for it or see the same result.
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline && !/conversations? (loaded|preloaded)|message settings refreshed|cannot load conversations/i.test(this.server.stderr())) {
+      await sleep(25);
+    }
   }
 
   logTail(lines = 80) {
@@ -429,10 +545,15 @@ export class ImContext {
   // ----- browsers -----
 
   /** A connected socket.io client of the IM namespace with an event recorder. */
-  async browser(label, { transports = ['websocket'], ...rest } = {}) {
+  async browser(label, { transports = ['websocket'], settleMs = CONNECT_SETTLE_MS, ...rest } = {}) {
     const socket = await connect(this.base, `/${NAME}-im`, { transports, ...rest });
     const b = new Browser(this, label, socket);
     this.browsers.push(b);
+    // il.Chat emits `login` right in the `connect` callback; a server that registers its
+    // event handlers after acknowledging the connect can drop it. That race has its own
+    // test (im-robustness: "login emitted in the connect callback"); the other tests wait
+    // a moment so that they check their own behaviour.
+    if (settleMs) await sleep(settleMs);
     return b;
   }
 

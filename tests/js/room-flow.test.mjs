@@ -615,13 +615,13 @@ roomTest('UserConfigChange (the on-screen chat’s route) requires Basic auth to
 
 roomTest('login sent right after connect is never lost (browsers emit it in their connect handler)', { generation: 9 }, async (ctx) => {
   const { io } = await import('socket.io-client');
-  const attempt = (id, transports) =>
+  const attempt = (id, transports, waitMs) =>
     new Promise((resolve) => {
       const socket = io(`${ctx.base}/${NAME}`, { forceNew: true, reconnection: false, transports });
       const timer = setTimeout(() => {
         socket.close();
-        resolve(`user ${id} (${transports}): no loggedIn within 10 s`);
-      }, 10000);
+        resolve(`user ${id} (${transports}): no loggedIn within ${waitMs} ms`);
+      }, waitMs);
       // Exactly what the ILIAS client does: login inside the connect handler.
       socket.on('connect', () => socket.emit('login', `u${id}`, id));
       socket.on('loggedIn', () => {
@@ -630,15 +630,19 @@ roomTest('login sent right after connect is never lost (browsers emit it in thei
         resolve(null);
       });
     });
-  const ids = Array.from({ length: 120 }, (_, i) => 500 + i);
-  for (const id of ids) await ctx.expectBackend('Connect', [ROOM, id], { status: 200 });
+  // Distinct users per attempt: a user whose last socket closed is forgotten after the
+  // grace period, and PHP would call Connect again.
+  const ids = Array.from({ length: 300 }, (_, i) => 500 + i);
+  const ids2 = ids.slice(0, 120).map((id) => id + 1000);
+  for (const id of [...ids, ...ids2]) await ctx.expectBackend('Connect', [ROOM, id], { status: 200 });
   const lost = [];
   // One after the other (as in the scenarios), then all at once.
   for (const id of ids) {
-    const r = await attempt(id, id % 2 ? ['websocket'] : ['polling', 'websocket']);
+    const r = await attempt(id, id % 2 ? ['websocket'] : ['polling', 'websocket'], 2000);
     if (r) lost.push(r);
+    if (lost.length >= 3) break; // proven; no need to wait for more
   }
-  const parallel = await Promise.all(ids.map((id) => attempt(id, id % 2 ? ['polling', 'websocket'] : ['websocket'])));
+  const parallel = await Promise.all(ids2.map((id) => attempt(id, id % 2 ? ['polling', 'websocket'] : ['websocket'], 10000)));
   lost.push(...parallel.filter(Boolean));
-  assert.deepEqual(lost, [], `${lost.length} of ${2 * ids.length} logins sent on connect were lost: ${lost.slice(0, 6).join("; ")}`);
+  assert.deepEqual(lost, [], `${lost.length} of up to ${ids.length + ids2.length} logins sent on connect were lost: ${lost.slice(0, 6).join("; ")}`);
 });

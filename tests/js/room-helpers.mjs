@@ -546,7 +546,8 @@ export class RoomContext {
       try {
         assert.deepStrictEqual(a, e);
       } catch (err) {
-        failures.push(`${b.label}: ${err.message}`);
+        const brief = got.map((g) => `${g.event} ${JSON.stringify(g.args)}`).join('\n    ');
+        failures.push(`${b.label}: ${err.message}\n  ${b.label} received:\n    ${brief || '(nothing)'}`);
       }
     }
     if (failures.length) assert.fail(`${message ? message + ': ' : ''}unexpected events\n${failures.join('\n')}`);

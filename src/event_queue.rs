@@ -1,0 +1,96 @@
+//! In-order processing of one socket's events.
+//!
+//! socketioxide runs every event handler as its own task, so two messages a browser
+//! sends back to back could be handled — and broadcast, and stored — in the opposite
+//! order. Here the handlers registered with socketioxide only queue the event
+//! (synchronously, in arrival order); one task per socket then handles the queue one
+//! event at a time, ending with the disconnect.
+
+use std::future::Future;
+
+use socketioxide::SocketIo;
+use socketioxide::extract::{Data, SocketRef};
+use socketioxide::handler::ConnectHandler;
+use tokio::sync::mpsc;
+
+use crate::event_args::EventArgs;
+
+/// Events a single socket may have waiting; a browser that floods beyond this loses
+/// the excess (logged), the others are not affected.
+const QUEUE_LIMIT: usize = 1024;
+
+/// One thing that happened on a socket.
+#[derive(Debug)]
+pub enum Inbound {
+    /// An event the namespace listens for, with its raw arguments.
+    Event { name: &'static str, args: EventArgs },
+    /// The socket closed; nothing follows.
+    Disconnect,
+}
+
+/// Registers `events` on the socket and runs `handle` for each of them, and for the
+/// disconnect, strictly in the order they arrived.
+pub fn serve_in_order<H, Fut>(socket: &SocketRef, events: &[&'static str], handle: H)
+where
+    H: Fn(SocketRef, Inbound) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let (tx, mut rx) = mpsc::channel::<Inbound>(QUEUE_LIMIT);
+    for &name in events {
+        let tx = tx.clone();
+        let sid = socket.id;
+        // A plain closure (not `async`): its body runs synchronously when the packet
+        // is read, so the queue order is the arrival order.
+        socket.on(name, move |Data(args): Data<EventArgs>| {
+            if tx.try_send(Inbound::Event { name, args }).is_err() {
+                tracing::warn!(%sid, event = name, "ignored: too many events waiting on this socket");
+            }
+            std::future::ready(())
+        });
+    }
+    socket.on_disconnect(move || {
+        // The disconnect marker must never be lost, or the socket's state would stay.
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(Inbound::Disconnect).await;
+        }
+    });
+    let socket = socket.clone();
+    tokio::spawn(async move {
+        while let Some(inbound) = rx.recv().await {
+            let last = matches!(inbound, Inbound::Disconnect);
+            handle(socket.clone(), inbound).await;
+            if last {
+                break;
+            }
+        }
+    });
+}
+
+/// Registers a namespace whose sockets are served by [`serve_in_order`].
+///
+/// The handlers are registered in a connect middleware, which socketioxide runs before
+/// it acknowledges the connection: ILIAS browsers emit `login` in their `connect`
+/// callback, and handlers registered after the acknowledgement (in the spawned connect
+/// handler) can miss it.
+pub fn attach_namespace<H, Fut>(
+    io: &SocketIo,
+    namespace: String,
+    events: &'static [&'static str],
+    handle: H,
+) where
+    H: Fn(SocketRef, Inbound) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let path = namespace.clone();
+    let register = move |socket: SocketRef| {
+        let handle = handle.clone();
+        let namespace = namespace.clone();
+        async move {
+            tracing::debug!(%namespace, sid = %socket.id, "socket connected");
+            serve_in_order(&socket, events, handle);
+            Ok::<(), std::convert::Infallible>(())
+        }
+    };
+    io.ns(path, (async |_: SocketRef| {}).with(register));
+}

@@ -1,0 +1,346 @@
+//! Dropping root: started as root (not by systemd), the daemon takes its sockets, opens
+//! its log files and loads TLS as root, then switches to `--user NAME` (default
+//! `onscreenchat`): supplementary groups, gid, uid. These tests need root and FAIL (do
+//! not skip) without it; each creates a throwaway system user and deletes it again.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::systemd::{
+    Daemon, NotifySocket, ProcIds, ScratchUser, binary, get, proc_ids, require_root, require_tool,
+    v4, wait_http_200, write_json,
+};
+use common::{Schema, TempDir, TestDb, client_cfg, free_port, server_cfg};
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+
+const START: Duration = Duration::from_secs(30);
+
+fn expected_ids(user: &ScratchUser) -> ProcIds {
+    ProcIds {
+        uid: vec![user.uid; 4],
+        gid: vec![user.gid; 4],
+        groups: vec![user.gid],
+    }
+}
+
+fn write_cfgs(dir: &TempDir, server: &Value, client: &Value) -> (PathBuf, PathBuf) {
+    let s = dir.join("server.cfg");
+    let c = dir.join("client0.cfg");
+    write_json(&s, server);
+    write_json(&c, client);
+    (s, c)
+}
+
+fn lines(path: &std::path::Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn root_start_switches_to_the_user_and_keeps_writing_the_log_opened_as_root() {
+    require_root("the daemon drops privileges only when started as root");
+    let user = ScratchUser::create();
+    let dir = TempDir::new("priv");
+    // A root-owned 0755 directory: the user could not create or open the log itself.
+    let log_dir = dir.join("logs");
+    fs::create_dir(&log_dir).unwrap();
+    fs::set_permissions(&log_dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let log = log_dir.join("chat.log");
+    let db = TestDb::create(Schema::Ilias9).await;
+    let port = free_port();
+    let mut server = server_cfg(port);
+    server["log"] = json!(log.display().to_string());
+    server["log_level"] = json!("debug");
+    let (s, c) = write_cfgs(&dir, &server, &client_cfg("onscreen", "k1", "s1", &db));
+    let notify = NotifySocket::bind(dir.path());
+    let mut d = Daemon::spawn(
+        "ilias-chat",
+        &binary(),
+        &[
+            "--user".into(),
+            user.name.clone(),
+            s.display().to_string(),
+            c.display().to_string(),
+        ],
+        &[("NOTIFY_SOCKET".into(), notify.path().display().to_string())],
+        dir.path(),
+    );
+    if let Err(e) = wait_http_200(v4(port), "/backend/Heartbeat/onscreen", START).await {
+        panic!(
+            "no Heartbeat ({e})\n{}\nlog:\n{}",
+            d.logs(),
+            lines(&log).join("\n")
+        );
+    }
+    // READY=1 is sent after the switch, so the notify socket must still be reachable.
+    assert!(
+        notify
+            .wait_for(0, START, |m| m.has("READY", "1"))
+            .await
+            .is_some(),
+        "no READY=1 after the privilege drop; datagrams:\n{}",
+        notify.dump()
+    );
+    let ids = proc_ids(d.pid);
+    println!(
+        "{} ({}:{}) → /proc/{}/status {ids:?}",
+        user.name, user.uid, user.gid, d.pid
+    );
+    assert_eq!(
+        ids,
+        expected_ids(&user),
+        "after the drop Uid/Gid (real, effective, saved, fs) must all be {}:{} and Groups only {}",
+        user.uid,
+        user.gid,
+        user.gid
+    );
+
+    // The test means something only if the user could not open the log by itself.
+    let meta = fs::metadata(&log).expect("the log file exists");
+    assert_eq!(
+        meta.uid(),
+        0,
+        "the log was created by root (before the drop)"
+    );
+    assert_eq!(meta.mode() & 0o022, 0, "and is not writable for others");
+    let dir_meta = fs::metadata(&log_dir).unwrap();
+    assert!(dir_meta.uid() == 0 && dir_meta.mode() & 0o022 == 0);
+
+    let before = lines(&log).len();
+    let hb = get(v4(port), "/backend/Heartbeat/onscreen", None)
+        .await
+        .unwrap();
+    assert_eq!(hb.status, 200);
+    let r = get(
+        v4(port),
+        "/backend/Connect/onscreen/7/4242",
+        Some(("k1", "s1")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.body, r#"{"status":200}"#, "Connect after the drop");
+    let grew = common::systemd::eventually(Duration::from_secs(5), || {
+        let l = lines(&log);
+        l.len() > before && l[before..].iter().any(|x| x.contains("4242"))
+    })
+    .await;
+    assert!(
+        grew,
+        "the log file opened as root must keep receiving records after the drop (a line \
+         with user 4242 after line {before}); log:\n{}\n{}",
+        lines(&log).join("\n"),
+        d.logs()
+    );
+
+    d.signal(Signal::SIGTERM);
+    let status = d.wait_exit(Duration::from_secs(10)).await;
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "exit after SIGTERM\n{}",
+        d.logs()
+    );
+    drop(d);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn socket_activated_root_start_switches_to_the_user_too() {
+    require_root("the daemon drops privileges only when started as root");
+    let activate = require_tool("systemd-socket-activate", "systemd");
+    let user = ScratchUser::create();
+    let dir = TempDir::new("privsa");
+    let db = TestDb::create(Schema::Ilias9).await;
+    let sock_port = free_port();
+    let (s, c) = write_cfgs(
+        &dir,
+        &server_cfg(free_port()),
+        &client_cfg("onscreen", "k1", "s1", &db),
+    );
+    let notify = NotifySocket::bind(dir.path());
+    let args = vec![
+        "-l".to_string(),
+        format!("127.0.0.1:{sock_port}"),
+        "-E".into(),
+        format!("NOTIFY_SOCKET={}", notify.path().display()),
+        binary().display().to_string(),
+        "--user".into(),
+        user.name.clone(),
+        s.display().to_string(),
+        c.display().to_string(),
+    ];
+    let d = Daemon::spawn("ilias-chat", &activate, &args, &[], dir.path());
+    common::systemd::wait_activator_listening(&d, 1).await;
+    // The first connection makes systemd-socket-activate exec the daemon.
+    if let Err(e) = wait_http_200(v4(sock_port), "/backend/Heartbeat/onscreen", START).await {
+        panic!("no Heartbeat on the activated socket ({e})\n{}", d.logs());
+    }
+    assert!(
+        notify
+            .wait_for(0, START, |m| m.has("READY", "1"))
+            .await
+            .is_some(),
+        "no READY=1; datagrams:\n{}\n{}",
+        notify.dump(),
+        d.logs()
+    );
+    assert_eq!(proc_ids(d.pid), expected_ids(&user), "ids after the drop");
+    let r = get(
+        v4(sock_port),
+        "/backend/Connect/onscreen/7/77",
+        Some(("k1", "s1")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.body, r#"{"status":200}"#);
+    drop(d);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_missing_user_stops_a_root_start_with_a_message_naming_it() {
+    require_root("the user is looked up only when started as root");
+    let dir = TempDir::new("privmiss");
+    let missing = format!("ilchat_nouser_{:06x}", std::process::id());
+    let port = free_port();
+    let (s, c) = write_cfgs(
+        &dir,
+        &server_cfg(port),
+        &json!({
+            "name": "onscreen",
+            "auth": {"key": "k", "secret": "s"},
+            "database": {"type": "mysql", "host": "127.0.0.1", "port": free_port(),
+                         "name": "ilias", "user": "ilias", "pass": "x"},
+        }),
+    );
+    let mut d = Daemon::spawn(
+        "ilias-chat",
+        &binary(),
+        &[
+            "--user".into(),
+            missing.clone(),
+            s.display().to_string(),
+            c.display().to_string(),
+        ],
+        &[],
+        dir.path(),
+    );
+    let status = d
+        .wait_exit(Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "still running with --user {missing} (no such user)\n{}",
+                d.logs()
+            )
+        });
+    assert!(!status.success(), "exit status {status} must be non-zero");
+    assert!(
+        d.stderr().contains(&missing),
+        "the error message must name the user {missing:?}\n{}",
+        d.logs()
+    );
+}
+
+#[tokio::test]
+async fn without_user_a_root_start_switches_to_onscreenchat() {
+    require_root("the default user matters only when started as root");
+    let dir = TempDir::new("privdef");
+    let db = TestDb::create(Schema::Ilias9).await;
+    let port = free_port();
+    let (s, c) = write_cfgs(
+        &dir,
+        &server_cfg(port),
+        &client_cfg("onscreen", "k1", "s1", &db),
+    );
+    let mut d = Daemon::spawn(
+        "ilias-chat",
+        &binary(),
+        &[s.display().to_string(), c.display().to_string()],
+        &[],
+        dir.path(),
+    );
+    match nix::unistd::User::from_name("onscreenchat").ok().flatten() {
+        Some(u) => {
+            if let Err(e) = wait_http_200(v4(port), "/backend/Heartbeat/onscreen", START).await {
+                panic!("no Heartbeat ({e})\n{}", d.logs());
+            }
+            let ids = proc_ids(d.pid);
+            assert_eq!(ids.uid, vec![u.uid.as_raw(); 4], "switched to onscreenchat");
+        }
+        None => {
+            // This host has no onscreenchat (the package creates it): the start must
+            // fail and say which user is missing.
+            let status = d
+                .wait_exit(Duration::from_secs(20))
+                .await
+                .unwrap_or_else(|| {
+                    panic!(
+                        "running as root although onscreenchat does not exist\n{}",
+                        d.logs()
+                    )
+                });
+            assert!(!status.success(), "exit status {status}");
+            assert!(
+                d.stderr().contains("onscreenchat"),
+                "the message must name onscreenchat\n{}",
+                d.logs()
+            );
+        }
+    }
+    drop(d);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_non_root_start_ignores_user_and_runs_as_it_is() {
+    require_root("the test starts the daemon as another user with setpriv");
+    let setpriv = require_tool("setpriv", "util-linux");
+    let user = ScratchUser::create();
+    let dir = TempDir::new("privnone");
+    let db = TestDb::create(Schema::Ilias9).await;
+    let port = free_port();
+    let (s, c) = write_cfgs(
+        &dir,
+        &server_cfg(port),
+        &client_cfg("onscreen", "k1", "s1", &db),
+    );
+    // --user names a user that does not exist: not being root, the daemon must not care.
+    let d = Daemon::spawn(
+        "ilias-chat",
+        &setpriv,
+        &[
+            format!("--reuid={}", user.uid),
+            format!("--regid={}", user.gid),
+            "--clear-groups".into(),
+            "--".into(),
+            binary().display().to_string(),
+            "--user".into(),
+            "ilchat_no_such_user".into(),
+            s.display().to_string(),
+            c.display().to_string(),
+        ],
+        &[],
+        dir.path(),
+    );
+    if let Err(e) = wait_http_200(v4(port), "/backend/Heartbeat/onscreen", START).await {
+        panic!(
+            "a non-root start with --user must just run ({e})\n{}",
+            d.logs()
+        );
+    }
+    let ids = proc_ids(d.pid);
+    assert_eq!(ids.uid, vec![user.uid; 4]);
+    assert_eq!(ids.gid, vec![user.gid; 4]);
+    assert!(ids.groups.is_empty(), "groups unchanged (none): {ids:?}");
+    drop(d);
+    db.drop_db().await;
+}
