@@ -59,12 +59,28 @@ where
     tokio::spawn(async move {
         while let Some(inbound) = rx.recv().await {
             let last = matches!(inbound, Inbound::Disconnect);
+            if !last {
+                until_connected(&socket).await;
+            }
             handle(socket.clone(), inbound).await;
             if last {
                 break;
             }
         }
     });
+}
+
+/// socketioxide sends CONNECT a moment before it marks the socket connected, and emits
+/// to a socket not marked yet fail: an event the browser sends at once (`login`) can be
+/// handled in between. Waits for the mark, boundedly (a socket that closed meanwhile
+/// never gets it).
+async fn until_connected(socket: &SocketRef) {
+    for _ in 0..200 {
+        if socket.connected() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
 }
 
 /// Registers a namespace whose sockets are served by [`serve_in_order`].

@@ -20,13 +20,20 @@
 #     binary accepts the installed example configs (--check); started the way the unit
 #     starts it (as onscreenchat, socket-activated, with the installed server.cfg and a
 #     client config in /etc/ilias-chat/clients) it answers Heartbeat, socket.io and the
-#     browser bundle, and stops with status 0 on SIGTERM; logrotate accepts its file.
+#     browser bundle, logs to the file server.cfg names, which the package's logrotate
+#     file rotates (the server reopens it on the SIGHUP that follows), and stops with
+#     status 0 on SIGTERM.
+#     Meanwhile nginx and Apache, each configured with the installed proxy example
+#     (examples/nginx.conf, examples/apache.conf; only ports and TLS lines changed), pass
+#     Heartbeat, the socket.io handshake and the websocket upgrade through, and serve the
+#     ILIAS 8/9 socket.io.js path from the package's copy.
 #  5. upgrade to the second package: the admin's configuration and modes survive.
 #  6. apt-get remove keeps /etc/ilias-chat; apt-get purge removes every file of the
 #     package and /etc/ilias-chat, and keeps the onscreenchat user.
 #
 # Prints "ok N - …" / "not ok N - …" per check and ends with "package: N passed, M failed".
-# Missing tools (debhelper, lintian, logrotate, curl, man-db) are installed with apt.
+# Missing tools (debhelper, lintian, logrotate, curl, man-db, nginx, apache2) are installed
+# with apt; nginx and apache2 are kept from starting as services (policy-rc.d).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,7 +41,7 @@ WORK="$REPO/target/package-test"
 TREE="$WORK/ilias-chat"
 export CARGO_TARGET_DIR="$WORK/cargo-target"
 export DEBIAN_FRONTEND=noninteractive
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="$HOME/.cargo/bin:$PATH:/usr/sbin:/sbin"
 UPGRADE_SUFFIX="+upgradetest1"
 CLIENT_NAME="pkgtest"
 
@@ -69,8 +76,22 @@ die() {
     exit 1
 }
 mode() { stat -c '%a %U %G' "$1" 2>&1; }
+free_port() {
+    local p
+    for _ in $(seq 1 50); do
+        p=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p" && return 0; fi
+    done
+    return 1
+}
 installed() { dpkg-query -W -f='${db:Status-Abbrev}' ilias-chat 2>/dev/null | tr -d ' '; }
 
+PROXY="$WORK/proxy"
+stop_proxies() {
+    if [ -f "$PROXY/nginx.pid" ]; then nginx -c "$PROXY/nginx.conf" -s quit 2>/dev/null || true; fi
+    if [ -f "$PROXY/httpd.pid" ]; then apache2 -f "$PROXY/httpd.conf" -k stop 2>/dev/null || true; fi
+    rm -f "$PROXY/nginx.pid" "$PROXY/httpd.pid"
+}
 stop_daemon() {
     local pid
     for pid in $DAEMON_PID $RUNUSER_PID; do
@@ -80,6 +101,7 @@ stop_daemon() {
 }
 on_exit() {
     local rc=$?
+    stop_proxies
     stop_daemon
     # Leave no package behind, whatever failed (the user stays, as after a real purge).
     if [ -n "$(installed)" ] && [ "$(installed)" != "un" ]; then
@@ -107,10 +129,21 @@ command -v logrotate >/dev/null 2>&1 || need+=(logrotate)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v man >/dev/null 2>&1 || need+=(man-db)
 command -v systemd-socket-activate >/dev/null 2>&1 || need+=(systemd)
+command -v nginx >/dev/null 2>&1 || need+=(nginx)
+command -v apache2 >/dev/null 2>&1 || need+=(apache2)
 if [ "${#need[@]}" -gt 0 ]; then
     echo "# installing ${need[*]}"
+    # The web servers must not start as services (and take port 80) on installation.
+    policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d
+        policy=/usr/sbin/policy-rc.d
+    fi
     apt-get update -qq </dev/null
-    apt-get install -y -qq --no-install-recommends "${need[@]}" </dev/null >/dev/null
+    rc=0
+    apt-get install -y -qq --no-install-recommends "${need[@]}" </dev/null >/dev/null || rc=$?
+    [ -z "$policy" ] || rm -f "$policy"
+    [ "$rc" -eq 0 ] || die "apt-get install ${need[*]} failed"
 fi
 
 # ---------------------------------------------------------------------------
@@ -118,7 +151,7 @@ echo "# 1. build from a clean tree"
 rm -rf "$TREE" "$WORK"/ilias-chat*_*
 mkdir -p "$TREE"
 if [ -n "${ILIAS_CHAT_PACKAGE_TREE:-}" ]; then
-    git -C "$REPO" archive --format=tar "$ILIAS_CHAT_PACKAGE_TREE" | tar -C "$TREE" -xf -
+    git -C "$REPO" archive --format=tar "$ILIAS_CHAT_PACKAGE_TREE" | tar -C "$TREE" -m -xf -
     echo "# tree: git archive $ILIAS_CHAT_PACKAGE_TREE"
 else
     # Tracked and untracked-but-not-ignored files that exist (a deleted file is skipped).
@@ -126,7 +159,7 @@ else
         (cd "$REPO" && while IFS= read -r -d '' f; do
             if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
         done) |
-        tar -C "$REPO" --null -T - -cf - | tar -C "$TREE" -xf -
+        tar -C "$REPO" --null -T - -cf - | tar -C "$TREE" -m -xf -
     echo "# tree: the working tree's tracked and unignored files"
 fi
 [ ! -e "$TREE/target" ] || die "the copied tree contains target/"
@@ -226,8 +259,9 @@ for f in server.cfg server-subdir.cfg client.cfg client-socket.cfg nginx.conf ap
     [ -f "/usr/share/doc/ilias-chat/examples/$f" ] || missing="$missing $f"
 done
 check_eq "examples: configs, proxy snippets, drop-ins" "" "$missing"
-check "the units are those of systemd/" \
-    cmp "$TREE/systemd/ilias-chat.service" /lib/systemd/system/ilias-chat.service
+check "the units are those of systemd/" sh -c "cmp $TREE/systemd/ilias-chat.service \
+    /lib/systemd/system/ilias-chat.service && cmp $TREE/systemd/ilias-chat.socket \
+    /lib/systemd/system/ilias-chat.socket"
 check "the browser bundle is the one the server serves" \
     cmp "$TREE/src/http/assets/socket.io-client/socket.io.js" /usr/share/ilias-chat/socket.io-client/socket.io.js
 check_eq "conffiles: server.cfg and the logrotate file" \
@@ -269,15 +303,16 @@ cat >"$LOG" <<EOF
 }
 EOF
 install -m 0640 -o root -g onscreenchat "$LOG" "/etc/ilias-chat/clients/$CLIENT_NAME.cfg"
+# The file-logging case: server.cfg names a file in /var/log/ilias-chat (the directory
+# the unit's LogsDirectory= makes), which the package's logrotate file rotates.
+SERVER_LOG=/var/log/ilias-chat/chat.log
+install -d -m 0750 -o onscreenchat -g onscreenchat /var/log/ilias-chat
+sed -i "s#\"log\": \"\"#\"log\": \"$SERVER_LOG\"#" /etc/ilias-chat/server.cfg
+check "server.cfg names $SERVER_LOG" grep -q "\"log\": \"$SERVER_LOG\"" /etc/ilias-chat/server.cfg
 check "another user cannot read the client configs" \
     sh -c "! runuser -u nobody -- cat /etc/ilias-chat/clients/$CLIENT_NAME.cfg"
 
-port=""
-for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p && break; fi
-done
-[ -n "$port" ] || die "no free port"
+port="$(free_port)" || die "no free port"
 DAEMON_LOG="$WORK/daemon.log"
 # ExecStart= of ilias-chat.service, as User=onscreenchat, with the socket from "systemd".
 runuser -u onscreenchat -- env -u NOTIFY_SOCKET -u JOURNAL_STREAM ILIAS_CHAT_LOG=info \
@@ -300,8 +335,101 @@ check_eq "it serves socket.io (Engine.IO 4 handshake)" '0{"sid":' "${handshake:0
 curl -sS --max-time 5 -o "$WORK/bundle.js" "$BASE/socket.io/socket.io.js" || true
 check "it serves the browser bundle at /socket.io/socket.io.js" \
     cmp "$WORK/bundle.js" /usr/share/ilias-chat/socket.io-client/socket.io.js
-check "it logs that it uses the socket from systemd" \
-    grep -q "using sockets passed by systemd" "$DAEMON_LOG"
+check "it logs to server.cfg's log file that it uses the socket from systemd" \
+    grep -q "using sockets passed by systemd" "$SERVER_LOG"
+# ---------------------------------------------------------------------------
+# The proxy examples, as installed, in front of this server.
+# through_proxy NAME BASE_URL: the checks a browser and ILIAS PHP depend on.
+through_proxy() {
+    local name="$1" base="$2" got
+    got="$(curl -sS --max-time 5 "$base/backend/Heartbeat/$CLIENT_NAME" 2>&1 || true)"
+    check_eq "$name: Heartbeat through the proxy" '{"status":200}' "$got"
+    got="$(curl -sS --max-time 5 "$base/socket.io/?EIO=4&transport=polling" 2>&1 || true)"
+    check_eq "$name: socket.io polling handshake through the proxy" '0{"sid":' "${got:0:8}"
+    # A websocket upgrade: the proxy must answer 101 (curl then waits on the open socket).
+    got="$(curl -sS -i -N --max-time 2 -H "Connection: Upgrade" -H "Upgrade: websocket" \
+        -H "Sec-WebSocket-Version: 13" -H "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" \
+        "$base/socket.io/?EIO=4&transport=websocket" 2>/dev/null | head -n 1 | tr -d '\r' || true)"
+    check_eq "$name: websocket upgrade through the proxy" "HTTP/1.1 101 Switching Protocols" "$got"
+    curl -sS --max-time 5 -o "$PROXY/bundle-$name.js" \
+        "$base/Modules/Chatroom/chat/node_modules/socket.io-client/dist/socket.io.js" || true
+    check "$name: ILIAS's node_modules socket.io.js path serves the packaged client" \
+        cmp "$PROXY/bundle-$name.js" /usr/share/ilias-chat/socket.io-client/socket.io.js
+}
+rm -rf "$PROXY"
+mkdir -p "$PROXY/www"
+EXAMPLES=/usr/share/doc/ilias-chat/examples
+
+nport="$(free_port)" || die "no free port"
+sed -e "s/127\.0\.0\.1:8888/127.0.0.1:$port/" -e "s/listen 443 ssl;/listen 127.0.0.1:$nport;/" \
+    -e '/listen \[::\]:443 ssl;/d' -e '/ssl_certificate/d' "$EXAMPLES/nginx.conf" >"$PROXY/nginx-site.conf"
+cat >"$PROXY/nginx.conf" <<EOF
+pid $PROXY/nginx.pid;
+error_log $PROXY/nginx-error.log;
+events {}
+http {
+    include /etc/nginx/mime.types;
+    access_log $PROXY/nginx-access.log;
+    include $PROXY/nginx-site.conf;
+}
+EOF
+if grep -q "443\|:8888" "$PROXY/nginx-site.conf"; then
+    not_ok "nginx: the example has the expected listen/upstream lines" \
+        "$(grep -n "443\|:8888" "$PROXY/nginx-site.conf")"
+elif nginx -t -q -c "$PROXY/nginx.conf" >"$LOG" 2>&1 && nginx -c "$PROXY/nginx.conf" >>"$LOG" 2>&1; then
+    through_proxy nginx "http://127.0.0.1:$nport"
+else
+    not_ok "nginx accepts examples/nginx.conf" "$(cat "$LOG")"
+fi
+
+aport="$(free_port)" || die "no free port"
+sed -e "s/127\.0\.0\.1:8888/127.0.0.1:$port/g" \
+    -e "s/<VirtualHost \*:443>/<VirtualHost 127.0.0.1:$aport>/" \
+    "$EXAMPLES/apache.conf" >"$PROXY/apache-site.conf"
+{
+    echo "ServerRoot $PROXY"
+    echo "PidFile $PROXY/httpd.pid"
+    echo "ErrorLog $PROXY/apache-error.log"
+    echo "Listen 127.0.0.1:$aport"
+    for m in mpm_event authz_core authz_host alias mime headers proxy proxy_http; do
+        echo "LoadModule ${m}_module /usr/lib/apache2/modules/mod_$m.so"
+    done
+    echo "TypesConfig /etc/mime.types"
+    echo "User www-data"
+    echo "Group www-data"
+    echo "ServerName localhost"
+    echo "DocumentRoot $PROXY/www"
+    echo "Include $PROXY/apache-site.conf"
+} >"$PROXY/httpd.conf"
+if grep -q "443\|:8888" "$PROXY/apache-site.conf"; then
+    not_ok "Apache: the example has the expected VirtualHost/ProxyPass lines" \
+        "$(grep -n "443\|:8888" "$PROXY/apache-site.conf")"
+elif apache2 -t -f "$PROXY/httpd.conf" >"$LOG" 2>&1 && apache2 -f "$PROXY/httpd.conf" -k start >>"$LOG" 2>&1; then
+    for _ in $(seq 1 50); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$aport") 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    through_proxy apache "http://127.0.0.1:$aport"
+else
+    not_ok "Apache accepts examples/apache.conf" "$(cat "$LOG")"
+fi
+stop_proxies
+
+# logrotate moves the file; its postrotate sends SIGHUP (systemctl reload under systemd,
+# else pkill), and the server reopens the file at the same path.
+logrotate -f -s "$WORK/logrotate.state" /etc/logrotate.d/ilias-chat >"$LOG" 2>&1 || true
+if [ -d /run/systemd/system ]; then
+    # systemctl cannot reach this test's server: signal it as the service manager would.
+    kill -HUP "${DAEMON_PID:-0}" 2>/dev/null || true
+fi
+for _ in $(seq 1 50); do
+    grep -q "configuration reloaded" "$SERVER_LOG" 2>/dev/null && break
+    sleep 0.1
+done
+check_eq "logrotate: the log is rotated, and after SIGHUP the server writes a new one" \
+    "rotated reopened" \
+    "$([ -f "$SERVER_LOG.1" ] && echo rotated || cat "$LOG") $(grep -q "configuration reloaded" "$SERVER_LOG" 2>/dev/null && echo reopened || echo "no new $SERVER_LOG")"
+
 kill -TERM "${DAEMON_PID:-$RUNUSER_PID}"
 (sleep 30 && kill -KILL "$RUNUSER_PID" $DAEMON_PID) 2>/dev/null &
 watchdog=$!
@@ -310,7 +438,8 @@ wait "$RUNUSER_PID" || rc=$? # runuser exits with the server's status
 kill "$watchdog" 2>/dev/null || true
 DAEMON_PID="" RUNUSER_PID=""
 check_eq "SIGTERM stops it with status 0" "0" "$rc"
-[ "$FAILED" -eq 0 ] || sed 's/^/    # daemon: /' "$DAEMON_LOG" | tail -n 20
+[ "$FAILED" -eq 0 ] || cat "$DAEMON_LOG" "$SERVER_LOG.1" "$SERVER_LOG" 2>/dev/null |
+    sed 's/^/    # daemon: /' | tail -n 30
 
 # ---------------------------------------------------------------------------
 echo "# 5. upgrade to $V2"

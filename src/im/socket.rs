@@ -11,7 +11,6 @@ use std::sync::Arc;
 use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
-use socketioxide::handler::ConnectHandler;
 
 use super::model::{ParticipantRef, StoredMessage, UserId};
 use super::payload::{ConversationJson, History, ImMessage, MessageRow, Typing};
@@ -20,7 +19,7 @@ use crate::client::Client;
 use crate::config::Generation;
 use crate::escape::escape_html;
 use crate::event_args::{ArgError, EventArgs, id_value, text_value};
-use crate::event_queue::{Inbound, serve_in_order};
+use crate::event_queue::{Inbound, attach_namespace};
 use crate::room::payload::now_ms;
 use crate::store::Write;
 
@@ -39,49 +38,20 @@ const EVENTS: &[&str] = &[
     "userStoppedTyping",
 ];
 
-/// Registers the on-screen chat namespace of a client. Each socket's events are handled
+/// Registers the on-screen chat namespace of a client; each socket's events are handled
 /// one at a time in arrival order (two messages sent back to back are stored and
 /// delivered in that order), ending with the disconnect.
-///
-/// The handlers are registered in a connect middleware, which socketioxide runs before
-/// it acknowledges the connection: ILIAS browsers emit `login` in their `connect`
-/// callback, and a handler registered after the acknowledgement (in the spawned
-/// connect handler) can miss it.
 pub fn attach(io: &SocketIo, client: Arc<Client>) {
     let namespace = client.config.im_namespace();
-    let register = move |socket: SocketRef| {
+    attach_namespace(io, namespace, EVENTS, move |socket, inbound| {
         let client = client.clone();
-        async move {
-            tracing::debug!(client = client.name(), sid = %socket.id, "on-screen chat socket connected");
-            serve_in_order(&socket, EVENTS, move |socket, inbound| {
-                let client = client.clone();
-                async move { handle(&client, &socket, inbound).await }
-            });
-            Ok::<(), std::convert::Infallible>(())
-        }
-    };
-    io.ns(namespace, (async |_: SocketRef| {}).with(register));
-}
-
-/// socketioxide sends the CONNECT acknowledgement a moment before it marks the socket
-/// connected, and emits to a socket not marked yet fail: an event the browser sends at
-/// once (`login`) can be handled in between. Waits for the mark, boundedly (a socket
-/// that closed meanwhile never gets it).
-async fn until_connected(socket: &SocketRef) {
-    for _ in 0..200 {
-        if socket.connected() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
+        async move { handle(&client, &socket, inbound).await }
+    });
 }
 
 async fn handle(client: &Client, socket: &SocketRef, inbound: Inbound) {
     let (name, args) = match inbound {
-        Inbound::Event { name, args } => {
-            until_connected(socket).await;
-            (name, args)
-        }
+        Inbound::Event { name, args } => (name, args),
         Inbound::Disconnect => {
             let user = client.im().socket_closed(socket.id);
             tracing::debug!(client = client.name(), sid = %socket.id, ?user, "on-screen chat socket disconnected");
