@@ -138,6 +138,27 @@ impl EventArgs {
     }
 }
 
+/// JavaScript truthiness, for flags browsers send as booleans, 0/1 or strings.
+pub fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Null => false,
+        Value::Array(_) | Value::Object(_) => true,
+    }
+}
+
+impl From<Value> for EventArgs {
+    /// An array becomes the argument list; any other value a single argument.
+    fn from(value: Value) -> EventArgs {
+        match value {
+            Value::Array(args) => EventArgs(args),
+            other => EventArgs(vec![other]),
+        }
+    }
+}
+
 /// Checks a string value (shared by top-level arguments and object fields).
 pub fn text_value(value: &Value, index: usize, what: &'static str) -> Result<String, ArgError> {
     let Value::String(text) = value else {
@@ -179,10 +200,7 @@ mod tests {
     use serde_json::json;
 
     fn args(values: Value) -> EventArgs {
-        match values {
-            Value::Array(v) => EventArgs(v),
-            other => EventArgs(vec![other]),
-        }
+        EventArgs::from(values)
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::model::UserId;
 use crate::client::Client;
-use crate::event_args::id_value;
+use crate::event_args::{id_value, truthy};
 
 /// The on-screen chat routes (paths are lower-case: the backend router folds action
 /// names).
@@ -59,17 +59,6 @@ pub fn parse_config_change(
             Ok((user, settings.get("acceptsMessages").is_some_and(truthy)))
         })
         .collect()
-}
-
-/// JavaScript truthiness.
-fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Null => false,
-        Value::Array(_) | Value::Object(_) => true,
-    }
 }
 
 /// `UserConfigChange/<name>?message=<json>`.

@@ -562,10 +562,7 @@ mod tests {
     use serde_json::json;
 
     fn args(values: Value) -> EventArgs {
-        match values {
-            Value::Array(v) => EventArgs(v),
-            other => EventArgs(vec![other]),
-        }
+        EventArgs::from(values)
     }
 
     #[test]

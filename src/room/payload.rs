@@ -99,15 +99,9 @@ impl ChatMessage {
 
 /// A notice: a language key the browser translates, with placeholders.
 #[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct Notice {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub timestamp: i64,
-    pub content: &'static str,
-    pub room_id: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub_room_id: Option<i64>,
+    #[serde(flatten)]
+    pub head: ActionHead,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
 }
@@ -115,11 +109,7 @@ pub struct Notice {
 impl Notice {
     pub fn new(scope: Scope, content: &'static str, data: Option<Value>) -> Notice {
         Notice {
-            kind: "notice",
-            timestamp: now_ms(),
-            content,
-            room_id: scope.room_id,
-            sub_room_id: scope.sub_room_id,
+            head: ActionHead::with_content(scope, "notice", content),
             data,
         }
     }
@@ -144,7 +134,7 @@ pub trait Stored: Serialize + Clone {
 
 impl Stored for Notice {
     fn timestamp_mut(&mut self) -> &mut i64 {
-        &mut self.timestamp
+        &mut self.head.timestamp
     }
 }
 
@@ -317,7 +307,7 @@ mod tests {
             "connect",
             Some(json!({"id": 42, "username": "ann", "title": "Main"})),
         );
-        notice.timestamp = 1_700_000_000_999;
+        notice.head.timestamp = 1_700_000_000_999;
         let (text, seconds) = notice.stored();
         assert_eq!(seconds, 1_700_000_000);
         assert_eq!(

@@ -17,7 +17,7 @@ use super::{emit_to_room, emit_to_sockets, ensure_room, grace, persist, persist_
 use crate::client::Client;
 use crate::config::Generation;
 use crate::escape::escape_html;
-use crate::event_args::{ArgError, EventArgs, id_value, text_value};
+use crate::event_args::{ArgError, EventArgs, id_value, text_value, truthy};
 use crate::event_queue::{Inbound, attach_namespace};
 
 /// The events of the chat-room namespace.
@@ -278,17 +278,6 @@ fn parse_message(args: &EventArgs, generation: Generation) -> Result<OutgoingMes
         format,
         target,
     })
-}
-
-/// JavaScript truthiness of the `public` flag (browsers send 0/1).
-fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Null => false,
-        Value::Array(_) | Value::Object(_) => true,
-    }
 }
 
 /// The longest `chatroom_history.message` ILIAS can store (`varchar(4000)`).
