@@ -79,6 +79,11 @@ fn send_userlist(client: &Client, sids: &[Sid], key: RoomKey) {
 /// Queues a message or notice for `chatroom_history`.
 fn persist<T: Stored>(client: &Client, key: RoomKey, payload: &T) {
     let (message, timestamp_s) = payload.stored();
+    persist_stored(client, key, message, timestamp_s);
+}
+
+/// Queues an entry whose stored form was already made (and checked).
+fn persist_stored(client: &Client, key: RoomKey, message: String, timestamp_s: i64) {
     client.write(Write::History {
         room_id: key.room_id,
         sub_room: (client.generation() == Generation::Ilias8).then_some(key.sub_room),

@@ -13,7 +13,7 @@ use super::payload::{
     ActionHead, ChatMessage, EnterAction, Notice, Scope, Sender, Stored, SubscriberRef, Typing,
     Userlist,
 };
-use super::{emit_to_room, emit_to_sockets, ensure_room, grace, persist, persist_notice};
+use super::{emit_to_room, emit_to_sockets, ensure_room, grace, persist_notice, persist_stored};
 use crate::client::Client;
 use crate::config::Generation;
 use crate::escape::escape_html;
@@ -327,7 +327,8 @@ async fn on_message(client: &Client, socket: &SocketRef, args: &EventArgs) {
         message.target.map(|t| t.raw),
     );
     // What ILIAS cannot store is not delivered either: everyone sees the same history.
-    if payload.stored().0.chars().count() > MAX_STORED_CHARS {
+    let (stored, timestamp_s) = payload.stored();
+    if stored.chars().count() > MAX_STORED_CHARS {
         let notice = Notice::new(scope, "message_too_long", None);
         emit_to_sockets(client, &[socket.id], "notice", &notice);
         return ignored(client, socket, "message", &"message too long to be stored");
@@ -336,7 +337,7 @@ async fn on_message(client: &Client, socket: &SocketRef, args: &EventArgs) {
         Some(sockets) => emit_to_sockets(client, &sockets, "message", &payload),
         None => emit_to_room(client, message.key, "message", &payload).await,
     }
-    persist(client, message.key, &payload);
+    persist_stored(client, message.key, stored, timestamp_s);
 }
 
 /// `userStartedTyping(roomId)` / `userStoppedTyping(roomId)`: told to every other
