@@ -21,10 +21,10 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::systemd::{
-    Daemon, JOURNALD, ScratchUser, binary, eventually, get, require_root, require_tool, run_tool,
-    scratch_user_if_root, user_args, v4, wait_http_200, write_json,
+    JOURNALD, ScratchUser, binary, eventually, expect_http_200, get, read_lines, require_root,
+    require_tool, run_tool, scratch_user_if_root, user_args, v4,
 };
-use common::{Schema, TempDir, TestDb, client_cfg, free_port, server_cfg};
+use common::{Daemon, Schema, TempDir, TestDb, client_cfg, free_port, server_cfg, write_json};
 use nix::sys::signal::Signal;
 use serde_json::{Map, Value, json};
 
@@ -117,6 +117,16 @@ impl JournalNs {
         Daemon::spawn_stderr_to(label, &self.nsenter, &all, env, dir, stderr_path)
     }
 
+    /// Starts the scenario's daemon with stderr going to `<dir>/stderr.journal`, the file
+    /// `JOURNAL_STREAM` names (so it logs to the journal); returns it and that file.
+    fn spawn_journaled(&self, sc: &Scenario) -> (Daemon, PathBuf) {
+        let stderr = sc.dir.join("stderr.journal");
+        fs::write(&stderr, "").unwrap();
+        let env = vec![("JOURNAL_STREAM".to_string(), dev_ino(&stderr))];
+        let d = self.spawn("ilias-chat", &sc.args, &env, sc.dir.path(), &stderr);
+        (d, stderr)
+    }
+
     fn run(&self, program: &Path, args: &[&str]) -> (std::process::ExitStatus, String, String) {
         run_tool(
             Command::new(&self.nsenter)
@@ -145,6 +155,16 @@ impl JournalNs {
                 Ok(Value::Object(m)) => m,
                 other => panic!("journalctl -o json line {l:?}: {other:?}"),
             })
+            .collect()
+    }
+}
+
+impl JournalNs {
+    /// The journal entries of `ilias-chat` with process id `pid`.
+    fn entries_of(&self, pid: &str) -> Vec<Map<String, Value>> {
+        self.entries(&["-t", "ilias-chat"])
+            .into_iter()
+            .filter(|e| field(e, "_PID").as_deref() == Some(pid))
             .collect()
     }
 }
@@ -243,9 +263,14 @@ impl Scenario {
 /// Heartbeat, an authenticated Connect of `user` (an info record with CLIENT and USER),
 /// and a Connect with a wrong secret (a warning).
 async fn traffic(port: u16, user: u32, d: &Daemon) {
-    if let Err(e) = wait_http_200(v4(port), "/backend/Heartbeat/onscreen", START).await {
-        panic!("the daemon did not answer Heartbeat ({e})\n{}", d.logs());
-    }
+    expect_http_200(
+        v4(port),
+        "/backend/Heartbeat/onscreen",
+        START,
+        d,
+        "the daemon did not answer Heartbeat",
+    )
+    .await;
     let ok = get(
         v4(port),
         &format!("/backend/Connect/onscreen/7/{user}"),
@@ -264,38 +289,19 @@ async fn traffic(port: u16, user: u32, d: &Daemon) {
     assert_eq!(denied.body, r#"{"status":403,"message":"Access denied"}"#);
 }
 
-async fn stop(d: &mut Daemon) {
-    d.signal(Signal::SIGTERM);
-    let st = d.wait_exit(Duration::from_secs(10)).await;
-    assert_eq!(
-        st.and_then(|s| s.code()),
-        Some(0),
-        "exit after SIGTERM\n{}",
-        d.logs()
-    );
-}
-
 #[tokio::test]
 async fn journal_gets_priorities_identifier_and_structured_fields() {
     let user = scratch_user_if_root();
     let sc = scenario("jrnl", &user, json!({"log_level": "debug"})).await;
     let ns = JournalNs::start(&sc.dir);
-    let stderr = sc.dir.join("stderr.journal");
-    fs::write(&stderr, "").unwrap();
-    let env = vec![("JOURNAL_STREAM".to_string(), dev_ino(&stderr))];
-    let mut d = ns.spawn("ilias-chat", &sc.args, &env, sc.dir.path(), &stderr);
+    let (mut d, stderr) = ns.spawn_journaled(&sc);
     traffic(sc.port, 42, &d).await;
     // Wait for the error of the broken client (its rooms cannot be loaded).
     tokio::time::sleep(Duration::from_secs(1)).await;
-    stop(&mut d).await;
+    d.terminate_expecting_exit_0().await;
 
     let pid = d.pid.to_string();
-    let all = ns.entries(&["-t", "ilias-chat"]);
-    let entries: Vec<_> = all
-        .iter()
-        .filter(|e| field(e, "_PID").as_deref() == Some(pid.as_str()))
-        .cloned()
-        .collect();
+    let entries = ns.entries_of(&pid);
     let dump = show(&entries);
     println!("{} journal entries of pid {pid}:\n{dump}", entries.len());
     assert!(
@@ -365,18 +371,10 @@ async fn journal_log_level_warning_drops_info_and_debug() {
     let user = scratch_user_if_root();
     let sc = scenario("jrnlw", &user, json!({"log_level": "warning"})).await;
     let ns = JournalNs::start(&sc.dir);
-    let stderr = sc.dir.join("stderr.journal");
-    fs::write(&stderr, "").unwrap();
-    let env = vec![("JOURNAL_STREAM".to_string(), dev_ino(&stderr))];
-    let mut d = ns.spawn("ilias-chat", &sc.args, &env, sc.dir.path(), &stderr);
+    let (mut d, _) = ns.spawn_journaled(&sc);
     traffic(sc.port, 42, &d).await;
-    stop(&mut d).await;
-    let pid = d.pid.to_string();
-    let entries: Vec<_> = ns
-        .entries(&["-t", "ilias-chat"])
-        .into_iter()
-        .filter(|e| field(e, "_PID").as_deref() == Some(pid.as_str()))
-        .collect();
+    d.terminate_expecting_exit_0().await;
+    let entries = ns.entries_of(&d.pid.to_string());
     let dump = show(&entries);
     assert!(
         entries
@@ -412,7 +410,7 @@ async fn nothing_goes_to_the_journal_when_journal_stream_does_not_match() {
     let env = vec![("JOURNAL_STREAM".to_string(), dev_ino(&other))];
     let mut d = ns.spawn("ilias-chat", &sc.args, &env, sc.dir.path(), &stderr);
     traffic(sc.port, 42, &d).await;
-    stop(&mut d).await;
+    d.terminate_expecting_exit_0().await;
     // Control: the private journal does work.
     let cat = require_tool("systemd-cat", "systemd");
     let (st, _, err) = ns.run(&cat, &["-t", "ilias-chat-control", "echo", "control"]);
@@ -524,14 +522,6 @@ fn now_s() -> i64 {
         .as_secs() as i64
 }
 
-fn read_lines(p: &Path) -> Vec<String> {
-    fs::read_to_string(p)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 /// A log directory the daemon can still create files in after dropping to `user`
 /// (what `LogsDirectory=` gives under systemd).
 fn log_dir(dir: &TempDir, user: &Option<ScratchUser>) -> PathBuf {
@@ -558,6 +548,21 @@ fn has_line(lines: &[String], level: &str, fields: &[(&str, &str)]) -> bool {
             lv == level && fields.iter().all(|(k, v)| has_kv(&rest, k, v))
         })
     })
+}
+
+/// Waits up to 5 s for a line of `level` with `fields` in `log`; panics with `what` and
+/// the log otherwise.
+async fn expect_log_line(log: &Path, level: &str, fields: &[(&str, &str)], what: &str) {
+    assert!(
+        eventually(Duration::from_secs(5), || has_line(
+            &read_lines(log),
+            level,
+            fields
+        ))
+        .await,
+        "{what}:\n{}",
+        read_lines(log).join("\n")
+    );
 }
 
 #[test]
@@ -629,7 +634,7 @@ async fn log_and_error_log_files_get_one_line_per_record() {
         let (_, level, _) = parse_line(l).unwrap_or_else(|e| panic!("{e}\n{shown}"));
         assert_eq!(level, "ERROR", "the error log gets only errors: {l:?}");
     }
-    stop(&mut d).await;
+    d.terminate_expecting_exit_0().await;
     drop(d);
     sc.drop_dbs().await;
 }
@@ -648,17 +653,13 @@ async fn log_file_is_reopened_on_sighup_after_logrotate_moved_it() {
     .await;
     let d = Daemon::spawn("ilias-chat", &binary(), &sc.args, &[], sc.dir.path());
     traffic(sc.port, 101, &d).await;
-    assert!(
-        eventually(Duration::from_secs(5), || has_line(
-            &read_lines(&log),
-            "INFO",
-            &[("user", "101")]
-        ))
-        .await,
-        "no INFO line with user=101 in {}:\n{}",
-        log.display(),
-        read_lines(&log).join("\n")
-    );
+    expect_log_line(
+        &log,
+        "INFO",
+        &[("user", "101")],
+        &format!("no INFO line with user=101 in {}", log.display()),
+    )
+    .await;
     let rotated = logs.join("chat.log.1");
     fs::rename(&log, &rotated).unwrap();
     d.signal(Signal::SIGHUP);
@@ -676,17 +677,13 @@ async fn log_file_is_reopened_on_sighup_after_logrotate_moved_it() {
     .await
     .unwrap();
     assert_eq!(r.body, r#"{"status":200}"#);
-    assert!(
-        eventually(Duration::from_secs(5), || has_line(
-            &read_lines(&log),
-            "INFO",
-            &[("user", "102")]
-        ))
-        .await,
-        "records after the reopen go to the new {}:\n{}",
-        log.display(),
-        read_lines(&log).join("\n")
-    );
+    expect_log_line(
+        &log,
+        "INFO",
+        &[("user", "102")],
+        &format!("records after the reopen go to the new {}", log.display()),
+    )
+    .await;
     assert!(
         !read_lines(&rotated).iter().any(|l| l.contains("user=102")),
         "the moved file must not receive records after the reopen"
@@ -709,16 +706,13 @@ async fn log_level_filters_the_log_file_and_changes_on_sighup() {
     .await;
     let d = Daemon::spawn("ilias-chat", &binary(), &sc.args, &[], sc.dir.path());
     traffic(sc.port, 42, &d).await;
-    assert!(
-        eventually(Duration::from_secs(5), || has_line(
-            &read_lines(&log),
-            "WARN",
-            &[("client", "onscreen")]
-        ))
-        .await,
-        "log_level warning still logs the wrong secret (WARN):\n{}",
-        read_lines(&log).join("\n")
-    );
+    expect_log_line(
+        &log,
+        "WARN",
+        &[("client", "onscreen")],
+        "log_level warning still logs the wrong secret (WARN)",
+    )
+    .await;
     let chatty: Vec<String> = read_lines(&log)
         .into_iter()
         .filter(|l| {

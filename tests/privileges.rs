@@ -7,15 +7,14 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::systemd::{
-    Daemon, NotifySocket, ProcIds, ScratchUser, binary, get, proc_ids, require_root, require_tool,
-    v4, wait_http_200, write_json,
+    NotifySocket, ProcIds, ScratchUser, binary, expect_http_200, get, proc_ids, read_lines,
+    require_root, require_tool, v4, wait_http_200,
 };
-use common::{Schema, TempDir, TestDb, client_cfg, free_port, server_cfg};
-use nix::sys::signal::Signal;
+use common::{Daemon, Schema, TempDir, TestDb, client_cfg, free_port, server_cfg, write_json};
 use serde_json::{Value, json};
 
 const START: Duration = Duration::from_secs(30);
@@ -36,12 +35,33 @@ fn write_cfgs(dir: &TempDir, server: &Value, client: &Value) -> (PathBuf, PathBu
     (s, c)
 }
 
-fn lines(path: &std::path::Path) -> Vec<String> {
-    fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
+/// `ilias-chat [--user <user>] SERVER_CFG CLIENT_CFG` in `dir`.
+fn spawn_daemon(
+    dir: &TempDir,
+    user: Option<&str>,
+    (s, c): (&Path, &Path),
+    env: &[(String, String)],
+) -> Daemon {
+    let mut args = Vec::new();
+    if let Some(u) = user {
+        args.extend(["--user".to_string(), u.to_owned()]);
+    }
+    args.extend([s.display().to_string(), c.display().to_string()]);
+    Daemon::spawn("ilias-chat", &binary(), &args, env, dir.path())
+}
+
+/// Waits up to 20 s for a start that must fail: non-zero exit, stderr naming `user`.
+async fn expect_failed_start(d: &mut Daemon, user: &str, still_running: &str) {
+    let status = d
+        .wait_exit(Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|| panic!("{still_running}\n{}", d.logs()));
+    assert!(!status.success(), "exit status {status} must be non-zero");
+    assert!(
+        d.stderr().contains(user),
+        "the error message must name the user {user:?}\n{}",
+        d.logs()
+    );
 }
 
 #[tokio::test]
@@ -61,34 +81,20 @@ async fn root_start_switches_to_the_user_and_keeps_writing_the_log_opened_as_roo
     server["log_level"] = json!("debug");
     let (s, c) = write_cfgs(&dir, &server, &client_cfg("onscreen", "k1", "s1", &db));
     let notify = NotifySocket::bind(dir.path());
-    let mut d = Daemon::spawn(
-        "ilias-chat",
-        &binary(),
-        &[
-            "--user".into(),
-            user.name.clone(),
-            s.display().to_string(),
-            c.display().to_string(),
-        ],
-        &[("NOTIFY_SOCKET".into(), notify.path().display().to_string())],
-        dir.path(),
-    );
+    let mut d = spawn_daemon(&dir, Some(&user.name), (&s, &c), &[notify.env()]);
     if let Err(e) = wait_http_200(v4(port), "/backend/Heartbeat/onscreen", START).await {
         panic!(
             "no Heartbeat ({e})\n{}\nlog:\n{}",
             d.logs(),
-            lines(&log).join("\n")
+            read_lines(&log).join("\n")
         );
     }
     // READY=1 is sent after the switch, so the notify socket must still be reachable.
-    assert!(
-        notify
-            .wait_for(0, START, |m| m.has("READY", "1"))
-            .await
-            .is_some(),
-        "no READY=1 after the privilege drop; datagrams:\n{}",
-        notify.dump()
-    );
+    notify
+        .expect(0, START, &d, "no READY=1 after the privilege drop", |m| {
+            m.has("READY", "1")
+        })
+        .await;
     let ids = proc_ids(d.pid);
     println!(
         "{} ({}:{}) → /proc/{}/status {ids:?}",
@@ -114,7 +120,7 @@ async fn root_start_switches_to_the_user_and_keeps_writing_the_log_opened_as_roo
     let dir_meta = fs::metadata(&log_dir).unwrap();
     assert!(dir_meta.uid() == 0 && dir_meta.mode() & 0o022 == 0);
 
-    let before = lines(&log).len();
+    let before = read_lines(&log).len();
     let hb = get(v4(port), "/backend/Heartbeat/onscreen", None)
         .await
         .unwrap();
@@ -128,7 +134,7 @@ async fn root_start_switches_to_the_user_and_keeps_writing_the_log_opened_as_roo
     .unwrap();
     assert_eq!(r.body, r#"{"status":200}"#, "Connect after the drop");
     let grew = common::systemd::eventually(Duration::from_secs(5), || {
-        let l = lines(&log);
+        let l = read_lines(&log);
         l.len() > before && l[before..].iter().any(|x| x.contains("4242"))
     })
     .await;
@@ -136,18 +142,11 @@ async fn root_start_switches_to_the_user_and_keeps_writing_the_log_opened_as_roo
         grew,
         "the log file opened as root must keep receiving records after the drop (a line \
          with user 4242 after line {before}); log:\n{}\n{}",
-        lines(&log).join("\n"),
+        read_lines(&log).join("\n"),
         d.logs()
     );
 
-    d.signal(Signal::SIGTERM);
-    let status = d.wait_exit(Duration::from_secs(10)).await;
-    assert_eq!(
-        status.and_then(|s| s.code()),
-        Some(0),
-        "exit after SIGTERM\n{}",
-        d.logs()
-    );
+    d.terminate_expecting_exit_0().await;
     drop(d);
     db.drop_db().await;
 }
@@ -180,18 +179,17 @@ async fn socket_activated_root_start_switches_to_the_user_too() {
     let d = Daemon::spawn("ilias-chat", &activate, &args, &[], dir.path());
     common::systemd::wait_activator_listening(&d, 1).await;
     // The first connection makes systemd-socket-activate exec the daemon.
-    if let Err(e) = wait_http_200(v4(sock_port), "/backend/Heartbeat/onscreen", START).await {
-        panic!("no Heartbeat on the activated socket ({e})\n{}", d.logs());
-    }
-    assert!(
-        notify
-            .wait_for(0, START, |m| m.has("READY", "1"))
-            .await
-            .is_some(),
-        "no READY=1; datagrams:\n{}\n{}",
-        notify.dump(),
-        d.logs()
-    );
+    expect_http_200(
+        v4(sock_port),
+        "/backend/Heartbeat/onscreen",
+        START,
+        &d,
+        "no Heartbeat on the activated socket",
+    )
+    .await;
+    notify
+        .expect(0, START, &d, "no READY=1", |m| m.has("READY", "1"))
+        .await;
     assert_eq!(proc_ids(d.pid), expected_ids(&user), "ids after the drop");
     let r = get(
         v4(sock_port),
@@ -221,33 +219,13 @@ async fn a_missing_user_stops_a_root_start_with_a_message_naming_it() {
                          "name": "ilias", "user": "ilias", "pass": "x"},
         }),
     );
-    let mut d = Daemon::spawn(
-        "ilias-chat",
-        &binary(),
-        &[
-            "--user".into(),
-            missing.clone(),
-            s.display().to_string(),
-            c.display().to_string(),
-        ],
-        &[],
-        dir.path(),
-    );
-    let status = d
-        .wait_exit(Duration::from_secs(20))
-        .await
-        .unwrap_or_else(|| {
-            panic!(
-                "still running with --user {missing} (no such user)\n{}",
-                d.logs()
-            )
-        });
-    assert!(!status.success(), "exit status {status} must be non-zero");
-    assert!(
-        d.stderr().contains(&missing),
-        "the error message must name the user {missing:?}\n{}",
-        d.logs()
-    );
+    let mut d = spawn_daemon(&dir, Some(&missing), (&s, &c), &[]);
+    expect_failed_start(
+        &mut d,
+        &missing,
+        &format!("still running with --user {missing} (no such user)"),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -261,39 +239,29 @@ async fn without_user_a_root_start_switches_to_onscreenchat() {
         &server_cfg(port),
         &client_cfg("onscreen", "k1", "s1", &db),
     );
-    let mut d = Daemon::spawn(
-        "ilias-chat",
-        &binary(),
-        &[s.display().to_string(), c.display().to_string()],
-        &[],
-        dir.path(),
-    );
+    let mut d = spawn_daemon(&dir, None, (&s, &c), &[]);
     match nix::unistd::User::from_name("onscreenchat").ok().flatten() {
         Some(u) => {
-            if let Err(e) = wait_http_200(v4(port), "/backend/Heartbeat/onscreen", START).await {
-                panic!("no Heartbeat ({e})\n{}", d.logs());
-            }
+            expect_http_200(
+                v4(port),
+                "/backend/Heartbeat/onscreen",
+                START,
+                &d,
+                "no Heartbeat",
+            )
+            .await;
             let ids = proc_ids(d.pid);
             assert_eq!(ids.uid, vec![u.uid.as_raw(); 4], "switched to onscreenchat");
         }
         None => {
             // This host has no onscreenchat (the package creates it): the start must
             // fail and say which user is missing.
-            let status = d
-                .wait_exit(Duration::from_secs(20))
-                .await
-                .unwrap_or_else(|| {
-                    panic!(
-                        "running as root although onscreenchat does not exist\n{}",
-                        d.logs()
-                    )
-                });
-            assert!(!status.success(), "exit status {status}");
-            assert!(
-                d.stderr().contains("onscreenchat"),
-                "the message must name onscreenchat\n{}",
-                d.logs()
-            );
+            expect_failed_start(
+                &mut d,
+                "onscreenchat",
+                "running as root although onscreenchat does not exist",
+            )
+            .await;
         }
     }
     drop(d);
@@ -331,12 +299,14 @@ async fn a_non_root_start_ignores_user_and_runs_as_it_is() {
         &[],
         dir.path(),
     );
-    if let Err(e) = wait_http_200(v4(port), "/backend/Heartbeat/onscreen", START).await {
-        panic!(
-            "a non-root start with --user must just run ({e})\n{}",
-            d.logs()
-        );
-    }
+    expect_http_200(
+        v4(port),
+        "/backend/Heartbeat/onscreen",
+        START,
+        &d,
+        "a non-root start with --user must just run",
+    )
+    .await;
     let ids = proc_ids(d.pid);
     assert_eq!(ids.uid, vec![user.uid; 4]);
     assert_eq!(ids.gid, vec![user.gid; 4]);

@@ -19,14 +19,15 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::systemd::{
-    Daemon, NotifySocket, Polling, ScratchUser, binary, get, monotonic_usec_now, nothing_listens,
-    require_tool, scratch_user_if_root, user_args, v4, v6, wait_activator_listening, write_json,
+    NotifySocket, Polling, ScratchUser, binary, get, monotonic_usec_now, nothing_listens,
+    require_tool, scratch_user_if_root, user_args, v4, v6, wait_activator_listening,
 };
-use common::{Schema, TempDir, TestDb, client_cfg, free_port, server_cfg};
+use common::{Daemon, Schema, TempDir, TestDb, client_cfg, free_port, server_cfg, write_json};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 const START: Duration = Duration::from_secs(30);
+const TEN_S: Duration = Duration::from_secs(10);
 
 /// A port that is free and different from `other`.
 fn another_free_port(other: u16) -> u16 {
@@ -63,6 +64,22 @@ fn daemon_args(
     args.push(server.display().to_string());
     args.extend(clients.iter().map(|p| p.display().to_string()));
     args
+}
+
+/// Starts the daemon with the configs `server` and `clients` and `env` in `dir`.
+fn spawn_daemon(
+    dir: &TempDir,
+    user: &Option<ScratchUser>,
+    (server, clients): (&std::path::Path, &[PathBuf]),
+    env: &[(String, String)],
+) -> Daemon {
+    Daemon::spawn(
+        "ilias-chat",
+        &binary(),
+        &daemon_args(user, server, clients),
+        env,
+        dir.path(),
+    )
 }
 
 /// A client.cfg whose database never answers (a free port on loopback).
@@ -152,15 +169,11 @@ async fn socket_activation_serves_the_passed_socket_and_does_not_bind_server_cfg
     // systemd-socket-activate exec's the daemon on the first connection, which the
     // daemon must then serve.
     expect_heartbeat(v4(sock_port), &d).await;
-    assert!(
-        notify
-            .wait_for(0, START, |m| m.has("READY", "1"))
-            .await
-            .is_some(),
-        "no READY=1 under socket activation; datagrams:\n{}\n{}",
-        notify.dump(),
-        d.logs()
-    );
+    notify
+        .expect(0, START, &d, "no READY=1 under socket activation", |m| {
+            m.has("READY", "1")
+        })
+        .await;
     expect_connect_ok(v4(sock_port), "onscreen", ("key1", "secret1"), &d).await;
     assert!(
         nothing_listens(v4(cfg_port)).await,
@@ -283,31 +296,14 @@ async fn notify_ready_status_connections_and_watchdog() {
         ],
     );
     let notify = NotifySocket::bind(dir.path());
-    let env = vec![
-        (
-            "NOTIFY_SOCKET".to_string(),
-            notify.path().display().to_string(),
-        ),
-        ("WATCHDOG_USEC".into(), "1000000".into()),
-    ];
-    let d = Daemon::spawn(
-        "ilias-chat",
-        &binary(),
-        &daemon_args(&user, &server, &clients),
-        &env,
-        dir.path(),
-    );
+    let env = [notify.env(), ("WATCHDOG_USEC".into(), "1000000".into())];
+    let d = spawn_daemon(&dir, &user, (&server, &clients), &env);
 
     let (_, ready) = notify
-        .wait_for(0, START, |m| m.has("READY", "1"))
-        .await
-        .unwrap_or_else(|| {
-            panic!(
-                "no READY=1 within {START:?}; datagrams:\n{}\n{}",
-                notify.dump(),
-                d.logs()
-            )
-        });
+        .expect(0, START, &d, &format!("no READY=1 within {START:?}"), |m| {
+            m.has("READY", "1")
+        })
+        .await;
     assert!(
         ready.get("STATUS").is_some(),
         "READY=1 must come with STATUS= in the same datagram, got {:?}",
@@ -448,36 +444,20 @@ async fn sighup_notifies_reloading_then_ready_also_when_a_config_is_broken() {
         &[client_cfg("onscreen", "key1", "secret1", &db)],
     );
     let notify = NotifySocket::bind(dir.path());
-    let env = vec![(
-        "NOTIFY_SOCKET".to_string(),
-        notify.path().display().to_string(),
-    )];
-    let d = Daemon::spawn(
-        "ilias-chat",
-        &binary(),
-        &daemon_args(&user, &server, &clients),
-        &env,
-        dir.path(),
-    );
+    let d = spawn_daemon(&dir, &user, (&server, &clients), &[notify.env()]);
     notify
-        .wait_for(0, START, |m| m.has("READY", "1"))
-        .await
-        .unwrap_or_else(|| panic!("no READY=1; datagrams:\n{}\n{}", notify.dump(), d.logs()));
+        .expect(0, START, &d, "no READY=1", |m| m.has("READY", "1"))
+        .await;
 
     // A good reload.
     let from = notify.len();
     let t0 = monotonic_usec_now();
     d.signal(Signal::SIGHUP);
     let (ri, reloading) = notify
-        .wait_for(from, Duration::from_secs(10), |m| m.has("RELOADING", "1"))
-        .await
-        .unwrap_or_else(|| {
-            panic!(
-                "no RELOADING=1 after SIGHUP; datagrams:\n{}\n{}",
-                notify.dump(),
-                d.logs()
-            )
-        });
+        .expect(from, TEN_S, &d, "no RELOADING=1 after SIGHUP", |m| {
+            m.has("RELOADING", "1")
+        })
+        .await;
     let t1 = monotonic_usec_now();
     let mono: u64 = reloading
         .get("MONOTONIC_USEC")
@@ -493,15 +473,10 @@ async fn sighup_notifies_reloading_then_ready_also_when_a_config_is_broken() {
         "MONOTONIC_USEC={mono} is not CLOCK_MONOTONIC at the reload (between {t0} and {t1} µs)"
     );
     let (ready_i, ready) = notify
-        .wait_for(ri + 1, Duration::from_secs(10), |m| m.has("READY", "1"))
-        .await
-        .unwrap_or_else(|| {
-            panic!(
-                "no READY=1 after RELOADING=1; datagrams:\n{}\n{}",
-                notify.dump(),
-                d.logs()
-            )
-        });
+        .expect(ri + 1, TEN_S, &d, "no READY=1 after RELOADING=1", |m| {
+            m.has("READY", "1")
+        })
+        .await;
     let status = ready.get("STATUS").unwrap_or_default();
     assert!(
         status.starts_with("reloaded"),
@@ -516,25 +491,19 @@ async fn sighup_notifies_reloading_then_ready_also_when_a_config_is_broken() {
     let from = notify.len().max(ready_i + 1);
     d.signal(Signal::SIGHUP);
     let (ri, _) = notify
-        .wait_for(from, Duration::from_secs(10), |m| m.has("RELOADING", "1"))
-        .await
-        .unwrap_or_else(|| {
-            panic!(
-                "no RELOADING=1 after the second SIGHUP; datagrams:\n{}\n{}",
-                notify.dump(),
-                d.logs()
-            )
-        });
+        .expect(
+            from,
+            TEN_S,
+            &d,
+            "no RELOADING=1 after the second SIGHUP",
+            |m| m.has("RELOADING", "1"),
+        )
+        .await;
     let (_, ready) = notify
-        .wait_for(ri + 1, Duration::from_secs(10), |m| m.has("READY", "1"))
-        .await
-        .unwrap_or_else(|| {
-            panic!(
-                "no READY=1 after a failed reload; datagrams:\n{}\n{}",
-                notify.dump(),
-                d.logs()
-            )
-        });
+        .expect(ri + 1, TEN_S, &d, "no READY=1 after a failed reload", |m| {
+            m.has("READY", "1")
+        })
+        .await;
     let status = ready.get("STATUS").unwrap_or_default();
     assert!(
         status.contains("reload failed") && status.contains("client0.cfg"),
@@ -561,21 +530,10 @@ async fn sigterm_notifies_stopping_and_exits_zero() {
         &[client_cfg("onscreen", "key1", "secret1", &db)],
     );
     let notify = NotifySocket::bind(dir.path());
-    let env = vec![(
-        "NOTIFY_SOCKET".to_string(),
-        notify.path().display().to_string(),
-    )];
-    let mut d = Daemon::spawn(
-        "ilias-chat",
-        &binary(),
-        &daemon_args(&user, &server, &clients),
-        &env,
-        dir.path(),
-    );
+    let mut d = spawn_daemon(&dir, &user, (&server, &clients), &[notify.env()]);
     let (ri, _) = notify
-        .wait_for(0, START, |m| m.has("READY", "1"))
-        .await
-        .unwrap_or_else(|| panic!("no READY=1; datagrams:\n{}\n{}", notify.dump(), d.logs()));
+        .expect(0, START, &d, "no READY=1", |m| m.has("READY", "1"))
+        .await;
     expect_heartbeat(v4(port), &d).await;
     d.signal(Signal::SIGTERM);
     let stopping = notify
@@ -634,11 +592,14 @@ async fn start_with_client_arg(
     args.push(server.display().to_string());
     args.push(client_arg);
     let d = Daemon::spawn("ilias-chat", &binary(), &args, &[], dir.path());
-    if let Err(e) =
-        common::systemd::wait_http_200(v4(port), "/backend/Heartbeat/alpha", START).await
-    {
-        panic!("the daemon did not come up ({e})\n{}", d.logs());
-    }
+    common::systemd::expect_http_200(
+        v4(port),
+        "/backend/Heartbeat/alpha",
+        START,
+        &d,
+        "the daemon did not come up",
+    )
+    .await;
     (d, port)
 }
 

@@ -523,17 +523,16 @@ pub fn server_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ilias-chat"))
 }
 
-/// A running `ilias-chat` process; killed on drop.
+/// A running `ilias-chat` process; killed on drop (its output printed when the test
+/// panicked).
 pub struct TestServer {
     pub port: u16,
     /// `name` of each client.cfg, in command-line order.
     pub names: Vec<String>,
     pub server_cfg_path: PathBuf,
     pub client_cfg_paths: Vec<PathBuf>,
-    child: Option<Child>,
-    stdout_path: PathBuf,
-    stderr_path: PathBuf,
-    // Declared last: removed after the child is gone.
+    process: Daemon,
+    // Declared last: removed after the process is gone.
     pub dir: TempDir,
 }
 
@@ -558,44 +557,21 @@ impl TestServer {
             client_cfg_paths.push(p);
             names.push(c["name"].as_str().unwrap_or("undefined").to_owned());
         }
-        let stdout_path = dir.join("stdout.log");
-        let stderr_path = dir.join("stderr.log");
-        let mut cmd = Command::new(server_binary());
+        let mut args = Vec::new();
         // Tests run as root in CI; without a service user the server would refuse to
         // start (it drops root to `onscreenchat` by default).
         if nix::unistd::geteuid().is_root() {
-            cmd.args(["--user", "root"]);
+            args.extend(["--user".to_owned(), "root".to_owned()]);
         }
-        cmd.arg(&server_cfg_path)
-            .args(&client_cfg_paths)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&stdout_path).expect("stdout.log"))
-            .stderr(fs::File::create(&stderr_path).expect("stderr.log"))
-            .env("RUST_BACKTRACE", "1");
-        // Never let the child think it runs under systemd or log to the journal.
-        for var in [
-            "LISTEN_FDS",
-            "LISTEN_PID",
-            "LISTEN_FDNAMES",
-            "NOTIFY_SOCKET",
-            "WATCHDOG_USEC",
-            "WATCHDOG_PID",
-            "JOURNAL_STREAM",
-        ] {
-            cmd.env_remove(var);
-        }
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {}: {e}", server_binary().display()));
+        args.push(server_cfg_path.display().to_string());
+        args.extend(client_cfg_paths.iter().map(|p| p.display().to_string()));
+        let process = Daemon::spawn("ilias-chat", &server_binary(), &args, &[], dir.path());
         let mut server = TestServer {
             port,
             names,
             server_cfg_path,
             client_cfg_paths,
-            child: Some(child),
-            stdout_path,
-            stderr_path,
+            process,
             dir,
         };
         let https = server_cfg["protocol"].as_str() == Some("https");
@@ -654,24 +630,162 @@ impl TestServer {
 
     /// Process id of the server.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
+        Some(self.process.pid)
     }
 
     /// `Some(status)` once the process has exited.
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
-        self.child
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten())
+        self.process.try_wait()
     }
 
     /// Sends a signal (e.g. `nix::sys::signal::Signal::SIGTERM`) to the server.
     pub fn signal(&self, sig: nix::sys::signal::Signal) {
-        if let Some(pid) = self.pid() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
-        }
+        self.process.signal(sig);
     }
 
     /// Waits up to `timeout` for the process to exit.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        self.process.wait_exit(timeout).await
+    }
+
+    /// What the server wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.process.stderr()
+    }
+
+    /// stdout and stderr of the server, labelled, for failure messages.
+    pub fn logs(&self) -> String {
+        self.process.logs()
+    }
+}
+
+/// Variables a test child must never inherit from the test runner's environment: it
+/// must not think it runs under systemd or log to the journal.
+pub const SYSTEMD_ENV: [&str; 7] = [
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "JOURNAL_STREAM",
+];
+
+/// A started process whose stdout and stderr go to files in `dir`; killed (SIGKILL) and
+/// reaped on drop, its output printed when the test panicked.
+pub struct Daemon {
+    pub label: String,
+    child: Option<Child>,
+    pub pid: u32,
+    pub stdout_path: PathBuf,
+    pub stderr_path: PathBuf,
+    exit: Option<ExitStatus>,
+}
+
+impl Daemon {
+    /// Starts `program args…` in `dir` with the systemd variables removed from the
+    /// inherited environment and `env` added.
+    pub fn spawn(
+        label: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        dir: &Path,
+    ) -> Daemon {
+        let stdout_path = dir.join(format!("{label}.stdout"));
+        let stderr_path = dir.join(format!("{label}.stderr"));
+        let stdout = fs::File::create(&stdout_path).expect("stdout file");
+        let stderr = fs::File::create(&stderr_path).expect("stderr file");
+        Self::spawn_with(
+            label,
+            program,
+            args,
+            env,
+            dir,
+            (stdout, stdout_path),
+            (stderr, stderr_path),
+        )
+    }
+
+    /// Like [`Daemon::spawn`] with stderr going to an existing file (opened for append),
+    /// e.g. one whose dev:ino is announced in `JOURNAL_STREAM`.
+    pub fn spawn_stderr_to(
+        label: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        dir: &Path,
+        stderr_path: &Path,
+    ) -> Daemon {
+        let stdout_path = dir.join(format!("{label}.stdout"));
+        let stdout = fs::File::create(&stdout_path).expect("stdout file");
+        let stderr = fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(stderr_path)
+            .expect("stderr file");
+        Self::spawn_with(
+            label,
+            program,
+            args,
+            env,
+            dir,
+            (stdout, stdout_path),
+            (stderr, stderr_path.to_path_buf()),
+        )
+    }
+
+    fn spawn_with(
+        label: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        dir: &Path,
+        (stdout, stdout_path): (fs::File, PathBuf),
+        (stderr, stderr_path): (fs::File, PathBuf),
+    ) -> Daemon {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .env("RUST_BACKTRACE", "1");
+        for v in SYSTEMD_ENV {
+            cmd.env_remove(v);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {} {args:?}: {e}", program.display()));
+        Daemon {
+            label: label.to_owned(),
+            pid: child.id(),
+            child: Some(child),
+            stdout_path,
+            stderr_path,
+            exit: None,
+        }
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        if self.exit.is_none() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid as i32), sig);
+        }
+    }
+
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        if self.exit.is_none()
+            && let Some(c) = self.child.as_mut()
+        {
+            self.exit = c.try_wait().ok().flatten();
+        }
+        self.exit
+    }
+
+    /// Waits up to `timeout` for the exit; `None` if still running.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -681,44 +795,64 @@ impl TestServer {
             if Instant::now() > deadline {
                 return None;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
-    /// What the server wrote to stderr so far.
     pub fn stderr(&self) -> String {
         fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
-    /// stdout and stderr of the server, labelled, for failure messages.
+    pub fn stdout(&self) -> String {
+        fs::read_to_string(&self.stdout_path).unwrap_or_default()
+    }
+
     pub fn logs(&self) -> String {
-        let out = fs::read_to_string(&self.stdout_path).unwrap_or_default();
-        let err = self.stderr();
-        let mut s = format!(
-            "----- ilias-chat stderr ({}) -----\n{err}",
-            self.stderr_path.display()
+        format!(
+            "----- {} stderr ({}) -----\n{}----- {} stdout -----\n{}----- end of {} -----",
+            self.label,
+            self.stderr_path.display(),
+            self.stderr(),
+            self.label,
+            self.stdout(),
+            self.label
+        )
+    }
+
+    /// Sends SIGTERM and asserts an exit with code 0 within 10 s.
+    pub async fn terminate_expecting_exit_0(&mut self) {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let status = self.wait_exit(Duration::from_secs(10)).await;
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(0),
+            "exit after SIGTERM\n{}",
+            self.logs()
         );
-        if !out.is_empty() {
-            s.push_str(&format!("----- ilias-chat stdout -----\n{out}"));
+    }
+
+    /// Kills (SIGKILL) and reaps the process now.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if self.exit.is_none() {
+                let _ = c.kill();
+            }
+            let _ = c.wait();
         }
-        s.push_str("----- end of ilias-chat output -----");
-        s
     }
 }
 
-impl Drop for TestServer {
+impl Drop for Daemon {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.kill();
         if std::thread::panicking() {
             eprintln!("{}", self.logs());
         }
     }
 }
 
-fn write_json(path: &Path, v: &Value) {
+/// Writes `v` as pretty JSON (as PHP does) to `path`.
+pub fn write_json(path: &Path, v: &Value) {
     // PHP writes JSON_PRETTY_PRINT; any JSON parser copes, pretty keeps it readable.
     let mut f = fs::File::create(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     f.write_all(serde_json::to_string_pretty(v).unwrap().as_bytes())
@@ -812,24 +946,28 @@ pub async fn http_request(
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    let raw = tokio::time::timeout(HTTP_TIMEOUT, async {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        s.write_all(req.as_bytes())
-            .await
-            .map_err(|e| format!("write: {e}"))?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
-        Ok::<_, String>(buf)
-    })
-    .await
-    .map_err(|_| {
-        format!("no complete response within {HTTP_TIMEOUT:?} (is Connection: close honoured?)")
-    })??;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let raw = tokio::time::timeout(HTTP_TIMEOUT, exchange(addr, &req))
+        .await
+        .map_err(|_| {
+            format!("no complete response within {HTTP_TIMEOUT:?} (is Connection: close honoured?)")
+        })??;
     parse_response(&raw, method.eq_ignore_ascii_case("HEAD"))
+}
+
+/// Sends `req` on a fresh connection to `addr` and reads until the server closes it.
+async fn exchange(addr: std::net::SocketAddr, req: &str) -> Result<Vec<u8>, String> {
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)
+        .await
+        .map_err(|e| format!("read: {e}"))?;
+    Ok(buf)
 }
 
 fn parse_response(raw: &[u8], head: bool) -> Result<HttpResponse, String> {

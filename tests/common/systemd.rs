@@ -15,31 +15,18 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::{HttpResponse, parse_response, random_u64, server_binary};
-
-/// Variables a test child must never inherit from the test runner's environment.
-pub const SYSTEMD_ENV: [&str; 7] = [
-    "LISTEN_FDS",
-    "LISTEN_PID",
-    "LISTEN_FDNAMES",
-    "NOTIFY_SOCKET",
-    "WATCHDOG_USEC",
-    "WATCHDOG_PID",
-    "JOURNAL_STREAM",
-];
+use super::{Daemon, HttpResponse, exchange, parse_response, random_u64, server_binary};
 
 /// Where Debian installs journald (not in `$PATH`).
 pub const JOURNALD: &str = "/lib/systemd/systemd-journald";
@@ -383,6 +370,29 @@ impl NotifySocket {
         }
     }
 
+    /// The `NOTIFY_SOCKET` variable naming this socket, for a daemon's environment.
+    pub fn env(&self) -> (String, String) {
+        (
+            "NOTIFY_SOCKET".to_string(),
+            self.path().display().to_string(),
+        )
+    }
+
+    /// [`NotifySocket::wait_for`] that panics with `what`, the datagrams and `d`'s output
+    /// when no datagram matches within `timeout`.
+    pub async fn expect(
+        &self,
+        from: usize,
+        timeout: Duration,
+        d: &Daemon,
+        what: &str,
+        pred: impl Fn(&Datagram) -> bool,
+    ) -> (usize, Datagram) {
+        self.wait_for(from, timeout, pred)
+            .await
+            .unwrap_or_else(|| panic!("{what}; datagrams:\n{}\n{}", self.dump(), d.logs()))
+    }
+
     /// All datagrams, one per line, for failure messages.
     pub fn dump(&self) -> String {
         let all = self.all();
@@ -436,181 +446,6 @@ pub fn monotonic_usec_now() -> u64 {
 // Processes
 // ---------------------------------------------------------------------------
 
-/// A started process whose stdout and stderr go to files in `dir`; killed (SIGKILL) and
-/// reaped on drop, its output printed when the test panicked.
-pub struct Daemon {
-    pub label: String,
-    child: Option<Child>,
-    pub pid: u32,
-    pub stdout_path: PathBuf,
-    pub stderr_path: PathBuf,
-    exit: Option<ExitStatus>,
-}
-
-impl Daemon {
-    /// Starts `program args…` in `dir` with the systemd variables removed from the
-    /// inherited environment and `env` added.
-    pub fn spawn(
-        label: &str,
-        program: &Path,
-        args: &[String],
-        env: &[(String, String)],
-        dir: &Path,
-    ) -> Daemon {
-        let stdout_path = dir.join(format!("{label}.stdout"));
-        let stderr_path = dir.join(format!("{label}.stderr"));
-        let stdout = fs::File::create(&stdout_path).expect("stdout file");
-        let stderr = fs::File::create(&stderr_path).expect("stderr file");
-        Self::spawn_with(
-            label,
-            program,
-            args,
-            env,
-            dir,
-            stdout,
-            stderr,
-            stdout_path,
-            stderr_path,
-        )
-    }
-
-    /// Like [`Daemon::spawn`] with stderr going to an existing file (opened for append),
-    /// e.g. one whose dev:ino is announced in `JOURNAL_STREAM`.
-    pub fn spawn_stderr_to(
-        label: &str,
-        program: &Path,
-        args: &[String],
-        env: &[(String, String)],
-        dir: &Path,
-        stderr_path: &Path,
-    ) -> Daemon {
-        let stdout_path = dir.join(format!("{label}.stdout"));
-        let stdout = fs::File::create(&stdout_path).expect("stdout file");
-        let stderr = fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(stderr_path)
-            .expect("stderr file");
-        Self::spawn_with(
-            label,
-            program,
-            args,
-            env,
-            dir,
-            stdout,
-            stderr,
-            stdout_path,
-            stderr_path.to_path_buf(),
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn spawn_with(
-        label: &str,
-        program: &Path,
-        args: &[String],
-        env: &[(String, String)],
-        dir: &Path,
-        stdout: fs::File,
-        stderr: fs::File,
-        stdout_path: PathBuf,
-        stderr_path: PathBuf,
-    ) -> Daemon {
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .env("RUST_BACKTRACE", "1");
-        for v in SYSTEMD_ENV {
-            cmd.env_remove(v);
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {} {args:?}: {e}", program.display()));
-        Daemon {
-            label: label.to_owned(),
-            pid: child.id(),
-            child: Some(child),
-            stdout_path,
-            stderr_path,
-            exit: None,
-        }
-    }
-
-    pub fn signal(&self, sig: nix::sys::signal::Signal) {
-        if self.exit.is_none() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid as i32), sig);
-        }
-    }
-
-    pub fn try_wait(&mut self) -> Option<ExitStatus> {
-        if self.exit.is_none()
-            && let Some(c) = self.child.as_mut()
-        {
-            self.exit = c.try_wait().ok().flatten();
-        }
-        self.exit
-    }
-
-    /// Waits up to `timeout` for the exit; `None` if still running.
-    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(s) = self.try_wait() {
-                return Some(s);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    pub fn stderr(&self) -> String {
-        fs::read_to_string(&self.stderr_path).unwrap_or_default()
-    }
-
-    pub fn stdout(&self) -> String {
-        fs::read_to_string(&self.stdout_path).unwrap_or_default()
-    }
-
-    pub fn logs(&self) -> String {
-        format!(
-            "----- {} stderr ({}) -----\n{}----- {} stdout -----\n{}----- end of {} -----",
-            self.label,
-            self.stderr_path.display(),
-            self.stderr(),
-            self.label,
-            self.stdout(),
-            self.label
-        )
-    }
-
-    /// Kills (SIGKILL) and reaps the process now.
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            if self.exit.is_none() {
-                let _ = c.kill();
-            }
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            eprintln!("{}", self.logs());
-        }
-    }
-}
-
 /// Waits until `systemd-socket-activate` (the process `d`, before it exec's the daemon)
 /// printed "Listening on …" for each of its `sockets` sockets.
 pub async fn wait_activator_listening(d: &Daemon, sockets: usize) {
@@ -623,14 +458,6 @@ pub async fn wait_activator_listening(d: &Daemon, sockets: usize) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Writes `v` as pretty JSON (as PHP does) to `path`.
-pub fn write_json(path: &Path, v: &Value) {
-    let mut f = fs::File::create(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    f.write_all(serde_json::to_string_pretty(v).unwrap().as_bytes())
-        .and_then(|_| f.write_all(b"\n"))
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 
 /// The binary under test.
@@ -688,21 +515,11 @@ pub async fn http_at(
     if let Some(b) = body {
         req.push_str(b);
     }
-    let raw = tokio::time::timeout(timeout, async {
-        let mut s = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("connect {addr}: {e}"))?;
-        s.write_all(req.as_bytes())
-            .await
-            .map_err(|e| format!("write: {e}"))?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
-        Ok::<_, String>(buf)
-    })
-    .await
-    .map_err(|_| format!("{method} {path} on {addr}: no complete response within {timeout:?}"))??;
+    let raw = tokio::time::timeout(timeout, exchange(addr, &req))
+        .await
+        .map_err(|_| {
+            format!("{method} {path} on {addr}: no complete response within {timeout:?}")
+        })??;
     parse_response(&raw, method.eq_ignore_ascii_case("HEAD"))
 }
 
@@ -723,6 +540,28 @@ pub async fn get(
     auth: Option<(&str, &str)>,
 ) -> Result<HttpResponse, String> {
     http_at(addr, "GET", path, auth, None, Duration::from_secs(10)).await
+}
+
+/// [`wait_http_200`] that panics with `what`, the last error and `d`'s output.
+pub async fn expect_http_200(
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+    d: &Daemon,
+    what: &str,
+) {
+    if let Err(e) = wait_http_200(addr, path, timeout).await {
+        panic!("{what} ({e})\n{}", d.logs());
+    }
+}
+
+/// The lines of a (log) file; none when it cannot be read.
+pub fn read_lines(p: &Path) -> Vec<String> {
+    fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// GETs `path` until it answers 200 or `timeout` passes; the last error otherwise.

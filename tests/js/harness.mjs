@@ -278,18 +278,58 @@ export function serverBinary() {
   return process.env.ILIAS_CHAT_BIN || path.join(REPO, 'target', 'debug', 'ilias-chat');
 }
 
+/** serverBinary(), or an error that says how to build it. */
+export function requireServerBinary() {
+  const bin = serverBinary();
+  if (!fs.existsSync(bin)) {
+    throw new Error(`server binary ${bin} not found: run \`cargo build\` or set ILIAS_CHAT_BIN`);
+  }
+  return bin;
+}
+
+/**
+ * The environment of a server under test: ours plus RUST_BACKTRACE=1 and `extra`, without
+ * the systemd variables (socket activation, notify, watchdog, journal) of the test runner.
+ */
+export function serverEnv(extra = {}) {
+  const env = { ...process.env, RUST_BACKTRACE: '1', ...extra };
+  for (const v of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'JOURNAL_STREAM']) {
+    delete env[v];
+  }
+  return env;
+}
+
+/**
+ * Watches `child` for its end: returns {exitPromise, exited()}; both give
+ * {code, signal} or {error} (null from exited() while it runs).
+ */
+function watchExit(child) {
+  let exited = null;
+  const exitPromise = new Promise((resolve) => {
+    child.on('exit', (code, signal) => resolve((exited = { code, signal })));
+    child.on('error', (error) => resolve((exited = { error })));
+  });
+  return { exitPromise, exited: () => exited };
+}
+
 const liveServers = new Set();
 
 /**
  * Starts the binary with SERVER_CFG CLIENT_CFG... (files in a fresh temp dir, which is
  * also the cwd) and waits until GET /backend/Heartbeat/<first name> answers 200.
+ * Options: `env` (extra environment variables), `dirPrefix` (of the temp dir),
+ * `timeoutMs`. As root it passes `--user root`. The handle has `baseUrl`, `port`, `dir`,
+ * `child`, `exited`, `exitPromise`, `stderr()`, `stdout()`, `logs()`, `logTail(lines)`
+ * and `stop({failed})` (SIGKILL if still running; removes the dir unless `failed` or
+ * ILIAS_CHAT_TEST_KEEP=1).
  */
-export async function startServer(serverConfig, clientConfigs, { timeoutMs = 20000 } = {}) {
-  const bin = serverBinary();
-  if (!fs.existsSync(bin)) {
-    throw new Error(`server binary ${bin} not found: run \`cargo build\` or set ILIAS_CHAT_BIN`);
-  }
-  const dir = tempDir('ilias-chat-js-srv-');
+export async function startServer(
+  serverConfig,
+  clientConfigs,
+  { timeoutMs = 20000, env = {}, dirPrefix = 'ilias-chat-js-srv-' } = {},
+) {
+  const bin = requireServerBinary();
+  const dir = tempDir(dirPrefix);
   const serverPath = path.join(dir, 'server.cfg');
   fs.writeFileSync(serverPath, JSON.stringify(serverConfig, null, 4) + '\n');
   const clientPaths = clientConfigs.map((c, i) => {
@@ -301,31 +341,17 @@ export async function startServer(serverConfig, clientConfigs, { timeoutMs = 200
   const stderrPath = path.join(dir, 'stderr.log');
   const outFd = fs.openSync(stdoutPath, 'w');
   const errFd = fs.openSync(stderrPath, 'w');
-  const env = { ...process.env, RUST_BACKTRACE: '1' };
-  for (const v of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'JOURNAL_STREAM']) {
-    delete env[v];
-  }
   // Tests run as root in CI; without a service user the server would refuse to start
   // (it drops root to `onscreenchat` by default).
   const asRoot = process.getuid?.() === 0 ? ['--user', 'root'] : [];
   const child = spawn(bin, [...asRoot, serverPath, ...clientPaths], {
     cwd: dir,
     stdio: ['ignore', outFd, errFd],
-    env,
+    env: serverEnv(env),
   });
   fs.closeSync(outFd);
   fs.closeSync(errFd);
-  let exited = null;
-  const exitPromise = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      exited = { code, signal };
-      resolve(exited);
-    });
-    child.on('error', (err) => {
-      exited = { error: err };
-      resolve(exited);
-    });
-  });
+  const { exitPromise, exited } = watchExit(child);
   const protocol = serverConfig.protocol === 'https' ? 'https' : 'http';
   const port = Number(serverConfig.port);
   const names = clientConfigs.map((c) => c.name);
@@ -335,11 +361,13 @@ export async function startServer(serverConfig, clientConfigs, { timeoutMs = 200
     dir,
     names,
     child,
+    exitPromise,
     baseUrl: `${protocol}://127.0.0.1:${port}`,
     get exited() {
-      return exited;
+      return exited();
     },
     stderr: () => readOr(stderrPath),
+    stdout: () => readOr(stdoutPath),
     logs() {
       const out = readOr(stdoutPath);
       return (
@@ -348,9 +376,20 @@ export async function startServer(serverConfig, clientConfigs, { timeoutMs = 200
         `----- end of ilias-chat output -----`
       );
     },
+    /** The end of the log plus every warning/error line (full log in `dir` with ILIAS_CHAT_TEST_KEEP=1). */
+    logTail(lines = 60) {
+      // eslint-disable-next-line no-control-regex
+      const strip = (l) => l.replace(/\x1b\[[0-9;]*m/g, '');
+      const all = (readOr(stderrPath) + readOr(stdoutPath)).split('\n').map(strip);
+      const warn = all.filter((l) => /WARN|ERROR|panic/i.test(l)).slice(-40);
+      return (
+        `----- ilias-chat warnings/errors (last 40) -----\n${warn.join('\n')}\n` +
+        `----- ilias-chat log tail (${dir}) -----\n${all.slice(-lines).join('\n')}\n----- end -----`
+      );
+    },
     async stop({ failed = false } = {}) {
       liveServers.delete(server);
-      if (!exited) {
+      if (!exited()) {
         child.kill('SIGKILL');
         await Promise.race([exitPromise, sleep(5000)]);
       }
@@ -364,9 +403,9 @@ export async function startServer(serverConfig, clientConfigs, { timeoutMs = 200
   const deadline = Date.now() + timeoutMs;
   let last = 'no attempt';
   for (;;) {
-    if (exited) {
+    if (exited()) {
       await server.stop({ failed: true });
-      throw new Error(`ilias-chat exited during startup (${JSON.stringify(exited)})\n${server.logs()}`);
+      throw new Error(`ilias-chat exited during startup (${JSON.stringify(exited())})\n${server.logs()}`);
     }
     try {
       const r = await httpRequest(probe, { timeoutMs: 2000 });
@@ -397,23 +436,16 @@ export function demoUrlLine(port) {
  * While it runs, `test()` failures carry its output.
  */
 export async function startDemo({ timeoutMs = 20000, args = [] } = {}) {
-  const bin = serverBinary();
-  if (!fs.existsSync(bin)) {
-    throw new Error(`server binary ${bin} not found: run \`cargo build\` or set ILIAS_CHAT_BIN`);
-  }
+  const bin = requireServerBinary();
   const port = await freePort();
   const dir = tempDir('ilias-chat-js-demo-');
   const stateDir = path.join(dir, 'state');
   const stderrPath = path.join(dir, 'stderr.log');
   const errFd = fs.openSync(stderrPath, 'w');
-  const env = { ...process.env, RUST_BACKTRACE: '1' };
-  for (const v of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'JOURNAL_STREAM']) {
-    delete env[v];
-  }
   const child = spawn(
     bin,
     ['--demo', '--state-dir', stateDir, '--listen', `127.0.0.1:${port}`, ...args],
-    { cwd: dir, stdio: ['ignore', 'pipe', errFd], env },
+    { cwd: dir, stdio: ['ignore', 'pipe', errFd], env: serverEnv() },
   );
   fs.closeSync(errFd);
   let stdout = '';
@@ -421,17 +453,7 @@ export async function startDemo({ timeoutMs = 20000, args = [] } = {}) {
   child.stdout.on('data', (chunk) => {
     stdout += chunk;
   });
-  let exited = null;
-  const exitPromise = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      exited = { code, signal };
-      resolve(exited);
-    });
-    child.on('error', (err) => {
-      exited = { error: err };
-      resolve(exited);
-    });
-  });
+  const { exitPromise, exited } = watchExit(child);
   const demo = {
     port,
     dir,
@@ -439,7 +461,7 @@ export async function startDemo({ timeoutMs = 20000, args = [] } = {}) {
     child,
     baseUrl: `http://127.0.0.1:${port}`,
     get exited() {
-      return exited;
+      return exited();
     },
     stdout: () => stdout,
     stderr: () => readOr(stderrPath),
@@ -451,7 +473,7 @@ export async function startDemo({ timeoutMs = 20000, args = [] } = {}) {
       );
     },
     signal(name) {
-      if (!exited) child.kill(name);
+      if (!exited()) child.kill(name);
     },
     async waitExit(ms) {
       let timer;
@@ -464,7 +486,7 @@ export async function startDemo({ timeoutMs = 20000, args = [] } = {}) {
     },
     async stop({ failed = false } = {}) {
       liveServers.delete(demo);
-      if (!exited) {
+      if (!exited()) {
         child.kill('SIGKILL');
         await Promise.race([exitPromise, sleep(5000)]);
       }
@@ -477,9 +499,9 @@ export async function startDemo({ timeoutMs = 20000, args = [] } = {}) {
   const line = demoUrlLine(port);
   const deadline = Date.now() + timeoutMs;
   while (!stdout.split('\n').includes(line)) {
-    if (exited) {
+    if (exited()) {
       await demo.stop({ failed: true });
-      throw new Error(`ilias-chat --demo exited during startup (${JSON.stringify(exited)})\n${demo.logs()}`);
+      throw new Error(`ilias-chat --demo exited during startup (${JSON.stringify(exited())})\n${demo.logs()}`);
     }
     if (Date.now() > deadline) {
       await demo.stop({ failed: true });

@@ -20,6 +20,7 @@ import {
   conv,
   ev,
   idOf,
+  groupOfThree,
   imTest,
   latestOf,
   liveConv,
@@ -435,13 +436,7 @@ imTest('addUser turns a 1:1 conversation into a new group conversation; the 1:1 
 });
 
 imTest('removeUser: the leaver gets removeUser, the rest get the updated conversation', { generation: 9 }, async (ctx) => {
-  const alice = await ctx.online(ALICE);
-  const bob = await ctx.online(BOB);
-  const carol = await ctx.online(CAROL);
-  const ab = await startConversation(ctx, alice, bob);
-  alice.tabs[0].emit('addUser', ab, CAROL.id, 'carol');
-  const g = (await alice.tabs[0].waitFor('addUser')).args[0].id;
-  await ctx.settle();
+  const { alice, bob, carol, ab, g } = await groupOfThree(ctx);
   await ctx.waitConversationRow(g, [ALICE, BOB, CAROL], true);
 
   carol.tabs[0].emit('removeUser', g, CAROL.id, 'carol');

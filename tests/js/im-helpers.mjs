@@ -13,24 +13,12 @@
 // ignored).
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import { test as nodeTest } from 'node:test';
 
-import {
-  clientCfg,
-  connect,
-  createTestDb,
-  freePort,
-  httpRequest,
-  serverBinary,
-  serverCfg,
-  sleep,
-  tempDir,
-} from './harness.mjs';
+import { clientCfg, connect, createTestDb, freePort, serverCfg, sleep, startServer } from './harness.mjs';
+import { Matcher, RecorderContext, RecordingBrowser, contextTest, ev, plain, reconcile } from './recorder.mjs';
 
+export { Matcher, NONEMPTY_STRING, assertMatch, ev, oneOf, optional, reconcile } from './recorder.mjs';
 export { sleep };
 
 export const NAME = 'ilim';
@@ -50,24 +38,6 @@ export const FRANK = { id: 106, name: 'frank' };
 // Matchers: placeholders in expected values that accept a range of actual values
 // ---------------------------------------------------------------------------
 
-export class Matcher {
-  constructor(label, fn) {
-    this.label = label;
-    this.fn = fn;
-  }
-  toString() {
-    return `«${this.label}»`;
-  }
-}
-
-/** An object key that may be absent; when present its value must match `value`. */
-export class Optional {
-  constructor(value) {
-    this.value = value;
-  }
-}
-export const optional = (value) => new Optional(value);
-
 /** A live timestamp: integer milliseconds close to now. */
 export const TS = new Matcher('timestamp ms ≈ now', (v) =>
   Number.isInteger(v) && v > 1e12 && Math.abs(v - Date.now()) < 30000,
@@ -79,7 +49,6 @@ export const UUID = new Matcher('uuid', (v) =>
 );
 
 export const NONNEG_INT = new Matcher('integer ≥ 0', (v) => Number.isInteger(v) && v >= 0);
-export const NONEMPTY_STRING = new Matcher('non-empty string', (v) => typeof v === 'string' && v.length > 0);
 
 /** isGroup of a conversation preloaded from the DB: the original sends 0/1 there. */
 export const GROUP_TRUE = new Matcher('isGroup truthy (true or 1)', (v) => v === true || v === 1);
@@ -87,9 +56,6 @@ export const GROUP_FALSE = new Matcher('isGroup falsy (false or 0)', (v) => v ==
 
 /** A user id that the browser may have handed over as a string (DOM attribute). */
 export const idOf = (id) => new Matcher(`${id} or "${id}"`, (v) => v === id || v === String(id));
-
-export const oneOf = (...values) =>
-  new Matcher(`one of ${JSON.stringify(values)}`, (v) => values.some((x) => Object.is(x, v)));
 
 /**
  * `latestMessage` of a conversation in a live event: the original refreshes it only in
@@ -105,75 +71,9 @@ export const latestOf = (convId) =>
       typeof v.message === 'string'),
   );
 
-/**
- * Walks `expected` and `actual` together; a Matcher in `expected` that accepts the
- * actual value turns both sides into the matcher's label; an Optional key absent from
- * `actual` is dropped. Returns [actual', expected'] for assert.deepStrictEqual.
- */
-export function reconcile(actual, expected) {
-  if (expected instanceof Optional) return reconcile(actual, expected.value);
-  if (expected instanceof Matcher) {
-    const label = expected.toString();
-    return [expected.fn(actual) ? label : actual, label];
-  }
-  if (Array.isArray(expected) && Array.isArray(actual)) {
-    const a = [];
-    const e = [];
-    const n = Math.max(actual.length, expected.length);
-    for (let i = 0; i < n; i++) {
-      if (i >= expected.length) a.push(actual[i]);
-      else if (i >= actual.length) e.push(plain(expected[i]));
-      else {
-        const [x, y] = reconcile(actual[i], expected[i]);
-        a.push(x);
-        e.push(y);
-      }
-    }
-    return [a, e];
-  }
-  if (isObject(expected) && isObject(actual)) {
-    const a = {};
-    const e = {};
-    for (const k of Object.keys(actual)) {
-      if (k in expected) {
-        const [x, y] = reconcile(actual[k], expected[k]);
-        a[k] = x;
-        e[k] = y;
-      } else a[k] = actual[k];
-    }
-    for (const k of Object.keys(expected)) {
-      if (!(k in actual) && !(expected[k] instanceof Optional)) e[k] = plain(expected[k]);
-    }
-    return [a, e];
-  }
-  return [actual, plain(expected)];
-}
-
-function plain(v) {
-  if (v instanceof Optional) return plain(v.value);
-  if (v instanceof Matcher) return v.toString();
-  if (Array.isArray(v)) return v.map(plain);
-  if (isObject(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
-  return v;
-}
-
-const isObject = (v) =>
-  v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Matcher) && !(v instanceof Optional);
-
-/** assert.deepStrictEqual with Matcher/Optional support. */
-export function assertMatch(actual, expected, message) {
-  const [a, e] = reconcile(actual, expected);
-  assert.deepStrictEqual(a, e, message);
-}
-
 // ---------------------------------------------------------------------------
 // Expected payloads
 // ---------------------------------------------------------------------------
-
-/** An expected event: name and its argument list. */
-export function ev(event, ...args) {
-  return { event, args };
-}
 
 const pjson = (p) => ({ id: p.id, name: p.name });
 
@@ -213,112 +113,7 @@ export function rowJson(m) {
 // Server + context
 // ---------------------------------------------------------------------------
 
-const KEEP = process.env.ILIAS_CHAT_TEST_KEEP === '1';
 const CONNECT_SETTLE_MS = 60;
-
-// Started as root, the server switches to a service user unless told `--user root`
-// (binaries without that option do not switch).
-let userArgsCache;
-function userArgs(bin) {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return [];
-  if (userArgsCache === undefined) {
-    let help = '';
-    try {
-      help = execFileSync(bin, ['--help'], { encoding: 'utf8', timeout: 10000 });
-    } catch (e) {
-      help = String(e.stdout || '');
-    }
-    userArgsCache = /--user\b/.test(help) ? ['--user', 'root'] : [];
-  }
-  return userArgsCache;
-}
-
-/**
- * Starts the binary with server.cfg + client.cfg in a fresh temp dir (also the cwd) and
- * waits until GET /backend/Heartbeat/<first name> answers 200.
- */
-export async function spawnServer(serverConfig, clientConfigs, { env = {}, timeoutMs = 20000 } = {}) {
-  const bin = serverBinary();
-  if (!fs.existsSync(bin)) {
-    throw new Error(`server binary ${bin} not found: run \`cargo build\` or set ILIAS_CHAT_BIN`);
-  }
-  const dir = tempDir('ilias-chat-im-');
-  const serverPath = path.join(dir, 'server.cfg');
-  fs.writeFileSync(serverPath, JSON.stringify(serverConfig, null, 4) + '\n');
-  const clientPaths = clientConfigs.map((c, i) => {
-    const p = path.join(dir, `client${i}.cfg`);
-    fs.writeFileSync(p, JSON.stringify(c, null, 4) + '\n');
-    return p;
-  });
-  const stdoutPath = path.join(dir, 'stdout.log');
-  const stderrPath = path.join(dir, 'stderr.log');
-  const outFd = fs.openSync(stdoutPath, 'w');
-  const errFd = fs.openSync(stderrPath, 'w');
-  const childEnv = { ...process.env, RUST_BACKTRACE: '1', ...env };
-  for (const v of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'JOURNAL_STREAM']) {
-    delete childEnv[v];
-  }
-  const child = spawn(bin, [...userArgs(bin), serverPath, ...clientPaths], {
-    cwd: dir,
-    stdio: ['ignore', outFd, errFd],
-    env: childEnv,
-  });
-  fs.closeSync(outFd);
-  fs.closeSync(errFd);
-  let exited = null;
-  const exitPromise = new Promise((resolve) => {
-    child.on('exit', (code, signal) => resolve((exited = { code, signal })));
-    child.on('error', (error) => resolve((exited = { error })));
-  });
-  const read = (p) => {
-    try {
-      return fs.readFileSync(p, 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  const server = {
-    dir,
-    child,
-    port: Number(serverConfig.port),
-    baseUrl: `http://127.0.0.1:${serverConfig.port}`,
-    get exited() {
-      return exited;
-    },
-    stderr: () => read(stderrPath) + read(stdoutPath),
-    async stop({ failed = false } = {}) {
-      if (!exited) {
-        child.kill('SIGKILL');
-        await Promise.race([exitPromise, sleep(5000)]);
-      }
-      if (failed || KEEP) console.error(`keeping ${dir}`);
-      else fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-  const probe = `${server.baseUrl}/backend/Heartbeat/${encodeURIComponent(clientConfigs[0].name)}`;
-  const deadline = Date.now() + timeoutMs;
-  let last = 'no attempt';
-  for (;;) {
-    if (exited) {
-      const logs = server.stderr();
-      await server.stop({ failed: true });
-      throw new Error(`ilias-chat exited during startup (${JSON.stringify(exited)})\n${logs}`);
-    }
-    try {
-      const r = await httpRequest(probe, { timeoutMs: 2000 });
-      if (r.status === 200) return server;
-      last = `HTTP ${r.status} ${r.body}`;
-    } catch (e) {
-      last = e.message;
-    }
-    if (Date.now() > deadline) {
-      const logs = server.stderr();
-      await server.stop({ failed: true });
-      throw new Error(`ilias-chat did not answer ${probe} within ${timeoutMs} ms (last: ${last})\n${logs}`);
-    }
-    await sleep(50);
-  }
-}
 
 /**
  * node:test test with a fresh IM context. opts: generation (8|9|10, default 9),
@@ -331,84 +126,41 @@ export function imTest(name, opts, fn) {
     opts = {};
   }
   const { timeout = 120000, skip, todo, generation = 9, seed } = opts;
-  return nodeTest(name, { timeout, skip, todo }, async (t) => {
-    const db = await createTestDb(generation);
-    const ctx = new ImContext(db, generation);
-    let failed = true;
-    try {
-      if (seed) await seed(ctx);
-      await ctx.start();
-      await fn(ctx, t);
-      failed = false;
-    } catch (e) {
-      const extra = ctx.server ? `\n${ctx.logTail()}` : '';
-      try {
-        e.message = `${e.message}${extra}`;
-      } catch {
-        /* frozen */
-      }
-      throw e;
-    } finally {
-      await ctx.close({ failed });
-    }
-  });
+  return contextTest(
+    name,
+    { timeout, skip, todo },
+    async () => new ImContext(await createTestDb(generation), generation, seed),
+    fn,
+  );
 }
 
-export class ImContext {
-  constructor(db, generation) {
-    this.db = db;
-    this.gen = generation;
-    this.server = null;
-    this.browsers = [];
-    this.closed = false;
+export class ImContext extends RecorderContext {
+  constructor(db, generation, seed) {
+    super(db, generation, { name: NAME, auth: AUTH });
+    this.seed = seed;
     this.probeCount = 0;
   }
 
-  get base() {
-    return this.server.baseUrl;
-  }
-
+  /** Runs the seed, starts the server and waits for the conversation preload. */
   async start() {
-    this.server = await spawnServer(serverCfg(await freePort()), [clientCfg(NAME, KEY, SECRET, this.db)]);
+    if (this.seed) await this.seed(this);
+    this.server = await startServer(serverCfg(await freePort()), [clientCfg(NAME, KEY, SECRET, this.db)], {
+      dirPrefix: 'ilias-chat-im-',
+    });
     // The server may answer Heartbeat before the database is connected; give the
     // conversation preload (seen in the log) a moment before browsers connect. Not a
     // requirement: logins that arrive earlier must wait for it or see the same result.
     const deadline = Date.now() + 5000;
-    while (Date.now() < deadline && !/conversations? (loaded|preloaded)|message settings refreshed|cannot load conversations/i.test(this.server.stderr())) {
+    while (Date.now() < deadline && !/conversations? (loaded|preloaded)|message settings refreshed|cannot load conversations/i.test(this.server.stderr() + this.server.stdout())) {
       await sleep(25);
     }
   }
 
   logTail(lines = 80) {
-    // eslint-disable-next-line no-control-regex
-    const strip = (l) => l.replace(/\x1b\[[0-9;]*m/g, '');
-    const all = this.server.stderr().split('\n').map(strip);
-    const warn = all.filter((l) => /WARN|ERROR|panic/i.test(l)).slice(-40);
-    return (
-      `----- ilias-chat warnings/errors (last 40) -----\n${warn.join('\n')}\n` +
-      `----- ilias-chat log tail (${this.server.dir}) -----\n${all.slice(-lines).join('\n')}\n----- end -----`
-    );
-  }
-
-  async close({ failed = false } = {}) {
-    if (this.closed) return;
-    this.closed = true;
-    for (const b of this.browsers) {
-      try {
-        b.socket.close();
-      } catch {
-        /* ignore */
-      }
-    }
-    if (this.server) await this.server.stop({ failed: failed || KEEP });
-    await this.db.drop();
+    return super.logTail(lines);
   }
 
   // ----- database -----
-
-  query(sql, params) {
-    return this.db.query(sql, params);
-  }
 
   async insertConversation({ id = crypto.randomUUID(), participants, group = false }) {
     await this.db.query('INSERT INTO osc_conversation (id, is_group, participants) VALUES (?, ?, ?)', [
@@ -437,26 +189,6 @@ export class ImContext {
 
   async setPref(user, value, keyword = 'chat_osc_accept_msg') {
     await this.db.query('REPLACE INTO usr_pref (usr_id, keyword, value) VALUES (?, ?, ?)', [user, keyword, value]);
-  }
-
-  /** Polls `sql` until `pred(rows)` holds; returns the rows or fails with the last ones. */
-  async waitRows(sql, params, pred, { timeoutMs = 6000, what = sql } = {}) {
-    const deadline = Date.now() + timeoutMs;
-    let rows;
-    for (;;) {
-      rows = await this.db.query(sql, params);
-      let ok = false;
-      try {
-        ok = pred(rows);
-      } catch {
-        ok = false;
-      }
-      if (ok) return rows;
-      if (Date.now() > deadline) {
-        assert.fail(`waited ${timeoutMs} ms for ${what}; last rows: ${JSON.stringify(rows, null, 1)}`);
-      }
-      await sleep(50);
-    }
   }
 
   conversationRow(id) {
@@ -506,21 +238,6 @@ export class ImContext {
 
   // ----- HTTP backend -----
 
-  async backend(action, segments = [], { auth = AUTH, ns = NAME, query = '' } = {}) {
-    const p = [action, ns, ...segments.map((s) => encodeURIComponent(String(s)))].join('/');
-    const r = await httpRequest(`${this.base}/backend/${p}${query}`, {
-      headers: { 'Content-Type': 'application/json; charset=utf-8' },
-      auth: auth || undefined,
-    });
-    let json;
-    try {
-      json = JSON.parse(r.body);
-    } catch {
-      json = undefined;
-    }
-    return { ...r, json };
-  }
-
   /** GET /backend/UserConfigChange/<ns>?message=<json> as PHP sends it. */
   userConfigChange(message, opts = {}) {
     const text = typeof message === 'string' ? message : JSON.stringify(message);
@@ -547,8 +264,7 @@ export class ImContext {
   /** A connected socket.io client of the IM namespace with an event recorder. */
   async browser(label, { transports = ['websocket'], settleMs = CONNECT_SETTLE_MS, ...rest } = {}) {
     const socket = await connect(this.base, `/${NAME}-im`, { transports, ...rest });
-    const b = new Browser(this, label, socket);
-    this.browsers.push(b);
+    const b = this.addBrowser(new Browser(this, label, socket));
     // il.Chat emits `login` right in the `connect` callback; a server that registers its
     // event handlers after acknowledging the connect can drop it. That race has its own
     // test (im-robustness: "login emitted in the connect callback"); the other tests wait
@@ -572,55 +288,9 @@ export class ImContext {
     return u;
   }
 
-  /** Waits until no browser received anything for `quietMs`, then clears every recorder. */
-  async settle(quietMs = 150, maxMs = 4000) {
-    const deadline = Date.now() + maxMs;
-    let total = -1;
-    for (;;) {
-      const now = this.browsers.reduce((n, b) => n + b.events.length, 0);
-      if (now === total || Date.now() > deadline) break;
-      total = now;
-      await sleep(quietMs);
-    }
-    for (const b of this.browsers) b.events.length = 0;
-  }
-
-  /**
-   * Asserts the complete list of events of every open browser: `expectations` is a list
-   * of [browser | user (all its tabs), [expected events]]; every other open browser must
-   * have received nothing. Waits until each has at least the expected number, then
-   * `quietMs` for stragglers; clears the recorders. `unordered`: compare the events of
-   * each browser sorted by event name and payload id (for conversation lists).
-   */
-  async expect(expectations, { quietMs = 250, timeoutMs = 5000, message = '', unordered = false } = {}) {
-    const map = new Map();
-    for (const [who, list] of expectations) {
-      const targets = who instanceof Browser ? [who] : who.tabs.filter((b) => !b.closedByTest);
-      for (const b of targets) map.set(b, list);
-    }
-    const open = this.browsers.filter((b) => !b.closedByTest);
-    for (const b of open) if (!map.has(b)) map.set(b, []);
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline && [...map].some(([b, list]) => b.events.length < list.length)) await sleep(20);
-    await sleep(quietMs);
-    const failures = [];
-    const key = (e) => `${e.event}\u0000${e.args && e.args[0] && typeof e.args[0] === 'object' ? String(e.args[0].id) : ''}`;
-    const sort = (list) => [...list].sort((x, y) => (key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : 0));
-    for (const [b, list] of map) {
-      let got = b.events.splice(0);
-      let want = list;
-      if (unordered) {
-        got = sort(got);
-        want = sort(list);
-      }
-      const [a, e] = reconcile(got, want);
-      try {
-        assert.deepStrictEqual(a, e);
-      } catch (err) {
-        failures.push(`${b.label}: ${err.message}`);
-      }
-    }
-    if (failures.length) assert.fail(`${message ? message + ': ' : ''}unexpected events\n${failures.join('\n')}`);
+  /** `expect` asserts the tabs of a user that the test did not close. */
+  tabsOf(user) {
+    return user.tabs.filter((b) => !b.closedByTest);
   }
 
   /** Expected IM message object (G10 adds `id`). */
@@ -682,55 +352,11 @@ export function escapeHtml(s) {
     .replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '?');
 }
 
-export class Browser {
-  constructor(ctx, label, socket) {
-    this.ctx = ctx;
-    this.label = label;
-    this.socket = socket;
-    this.events = [];
-    this.all = [];
-    this.closedByTest = false;
-    socket.onAny((event, ...args) => {
-      this.events.push({ event, args });
-      this.all.push({ event, args });
-    });
-    socket.on('disconnect', (reason) => {
-      if (!this.closedByTest) this.events.push({ event: '(disconnect)', args: [reason] });
-    });
-  }
-
-  emit(event, ...args) {
-    this.socket.emit(event, ...args);
-  }
-
-  /** The payload of the last recorded `name` event (of the whole life of the socket). */
-  lastPayload(name) {
-    for (let i = this.all.length - 1; i >= 0; i--) if (this.all[i].event === name) return this.all[i].args[0];
-    return undefined;
-  }
-
-  /** Waits until an event named `name` was recorded (does not consume). */
-  async waitFor(name, timeoutMs = 5000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.events.find((e) => e.event === name);
-      if (hit) return hit;
-      if (Date.now() > deadline) {
-        assert.fail(`${this.label}: no '${name}' within ${timeoutMs} ms; got ${JSON.stringify(this.events.map((e) => e.event))}`);
-      }
-      await sleep(10);
-    }
-  }
-
+export class Browser extends RecordingBrowser {
   /** login(userId, name) as il.Chat sends it; waits for the `login` reply. */
   async login(id, name) {
     this.emit('login', id, name);
     await this.waitFor('login');
-  }
-
-  close() {
-    this.closedByTest = true;
-    this.socket.close();
   }
 }
 
@@ -750,4 +376,19 @@ export async function startConversation(ctx, a, b, { sendB = (x) => ({ id: x.id,
   assert.ok(init && typeof init.id === 'string', `conversation-init payload ${JSON.stringify(init)}`);
   await ctx.expect([[a, [ev('conversation-init', conv(init.id, [a, b]))]]], { message: `conversation(${a.name}, ${b.name})` });
   return init.id;
+}
+
+/**
+ * alice, bob and carol online; alice starts the 1:1 `ab` with bob and adds carol, which
+ * makes the group conversation `g`. Every recorder is cleared afterwards.
+ */
+export async function groupOfThree(ctx) {
+  const alice = await ctx.online(ALICE);
+  const bob = await ctx.online(BOB);
+  const carol = await ctx.online(CAROL);
+  const ab = await startConversation(ctx, alice, bob);
+  alice.tabs[0].emit('addUser', ab, CAROL.id, 'carol');
+  const g = (await alice.tabs[0].waitFor('addUser')).args[0].id;
+  await ctx.settle();
+  return { alice, bob, carol, ab, g };
 }

@@ -15,19 +15,14 @@ import {
   EVE,
   FRANK,
   ev,
+  groupOfThree,
   imTest,
   sleep,
   startConversation,
 } from './im-helpers.mjs';
 
 imTest('an IM socket acts only for the user it logged in as', { generation: 9 }, async (ctx) => {
-  const alice = await ctx.online(ALICE);
-  const bob = await ctx.online(BOB);
-  const carol = await ctx.online(CAROL);
-  const ab = await startConversation(ctx, alice, bob);
-  alice.tabs[0].emit('addUser', ab, CAROL.id, 'carol');
-  const g = (await alice.tabs[0].waitFor('addUser')).args[0].id;
-  await ctx.settle();
+  const { alice, bob, carol, ab, g } = await groupOfThree(ctx);
   const tBob = Date.now() - 10000;
   bob.tabs[0].emit('activity', ab, BOB.id, tBob);
   await ctx.waitRows('SELECT * FROM osc_activity WHERE conversation_id = ? AND user_id = ?', [ab, BOB.id], (r) => r.length === 1 && Number(r[0].timestamp) === tBob);

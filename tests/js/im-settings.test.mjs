@@ -16,6 +16,7 @@ import {
   NONEMPTY_STRING,
   assertMatch,
   ev,
+  groupOfThree,
   imTest,
   liveConv,
   sleep,
@@ -58,13 +59,7 @@ async function assertNotStored(ctx, barrierConv, barrierCount, text) {
 }
 
 imTest('UserConfigChange: a recipient who does not accept messages (1:1 and group)', { generation: 9 }, async (ctx) => {
-  const alice = await ctx.online(ALICE);
-  const bob = await ctx.online(BOB);
-  const carol = await ctx.online(CAROL);
-  const ab = await startConversation(ctx, alice, bob);
-  alice.tabs[0].emit('addUser', ab, CAROL.id, 'carol');
-  const g = (await alice.tabs[0].waitFor('addUser')).args[0].id;
-  await ctx.settle();
+  const { alice, bob, carol, ab, g } = await groupOfThree(ctx);
 
   await ctx.setAccepts({ [BOB.id]: false });
   await ctx.expect([], { message: 'UserConfigChange emits nothing' });

@@ -30,8 +30,9 @@ import {
   expectConnectError,
   freePort,
   httpRequest,
-  serverBinary,
+  requireServerBinary,
   serverCfg,
+  serverEnv,
   sleep,
   tempDir,
 } from './harness.mjs';
@@ -128,20 +129,19 @@ class Ctx {
 
   /** Starts the daemon with `clientArgs` and waits for Heartbeat. */
   async start(clientArgs, { serverOverrides = {}, probe = 'alpha', timeoutMs = 30000 } = {}) {
-    const bin = serverBinary();
-    if (!fs.existsSync(bin)) throw new Error(`server binary ${bin} not found: run \`cargo build\` or set ILIAS_CHAT_BIN`);
+    const bin = requireServerBinary();
     const port = await freePort();
     const serverPath = this.write('server.cfg', serverCfg(port, serverOverrides));
     this.stderrPath = path.join(this.dir, 'stderr.log');
     this.stdoutPath = path.join(this.dir, 'stdout.log');
     const out = fs.openSync(this.stdoutPath, 'w');
     const err = fs.openSync(this.stderrPath, 'w');
-    const env = { ...process.env, RUST_BACKTRACE: '1' };
-    for (const v of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'JOURNAL_STREAM']) {
-      delete env[v];
-    }
     const userArgs = scratchUser ? ['--user', scratchUser] : [];
-    const child = spawn(bin, [...userArgs, serverPath, ...clientArgs], { cwd: this.dir, stdio: ['ignore', out, err], env });
+    const child = spawn(bin, [...userArgs, serverPath, ...clientArgs], {
+      cwd: this.dir,
+      stdio: ['ignore', out, err],
+      env: serverEnv(),
+    });
     fs.closeSync(out);
     fs.closeSync(err);
     const server = { child, port, base: `http://127.0.0.1:${port}`, exited: null };

@@ -7,6 +7,10 @@ import assert from 'node:assert/strict';
 
 import { httpRequest } from './harness.mjs';
 import {
+  ALICE,
+  BOB,
+  CAROL,
+  DAVE,
   ACCESS_DENIED,
   BAD_AUTHS,
   NAME,
@@ -17,10 +21,30 @@ import {
   sleep,
 } from './room-helpers.mjs';
 
-const ALICE = { id: 101, name: 'alice' };
-const BOB = { id: 102, name: 'bob' };
-const CAROL = { id: 103, name: 'carol' };
-const DAVE = { id: 104, name: 'dave' };
+/**
+ * bob's (registered) tab `bobTab` enters room ROOM where alice and carol are: it gets
+ * private_room_entered, the user list and welcome_to_chat; alice and carol the user
+ * list and the connect notice.
+ */
+async function bobEntersMain(ctx, bobTab, alice, carol, message) {
+  const joined = { id: BOB.id, username: 'bob', title: 'Main' };
+  bobTab.enter(ROOM, 0, { wait: false });
+  await ctx.expect(
+    [
+      [
+        bobTab,
+        [
+          ctx.action('private_room_entered', { subscriber: { id: BOB.id, username: 'bob' } }),
+          ctx.userlist([ALICE, CAROL, BOB]),
+          ctx.notice('welcome_to_chat', joined),
+        ],
+      ],
+      [alice, [ctx.userlist([ALICE, CAROL, BOB]), ctx.notice('connect', joined)]],
+      [carol, [ctx.userlist([ALICE, CAROL, BOB]), ctx.notice('connect', joined)]],
+    ],
+    { message },
+  );
+}
 
 roomTest('full PHP → browser flow: Connect, EnterPrivateRoom, login, enterRoom', { generation: 9 }, async (ctx) => {
   // PHP: showRoom calls Connect, then EnterPrivateRoom.
@@ -321,22 +345,7 @@ roomTest('Kick: the kicked user is told and removed; the room is told; kicked so
 
   // Until PHP registers him again: then he can enter and speak.
   await ctx.expectBackend('EnterPrivateRoom', [ROOM, BOB.id], { success: true });
-  bob.tabs[0].enter(ROOM, 0, { wait: false });
-  await ctx.expect(
-    [
-      [
-        bob.tabs[0],
-        [
-          ctx.action('private_room_entered', { subscriber: { id: BOB.id, username: 'bob' } }),
-          ctx.userlist([ALICE, CAROL, BOB]),
-          ctx.notice('welcome_to_chat', { id: BOB.id, username: 'bob', title: 'Main' }),
-        ],
-      ],
-      [alice, [ctx.userlist([ALICE, CAROL, BOB]), ctx.notice('connect', { id: BOB.id, username: 'bob', title: 'Main' })]],
-      [carol, [ctx.userlist([ALICE, CAROL, BOB]), ctx.notice('connect', { id: BOB.id, username: 'bob', title: 'Main' })]],
-    ],
-    { message: 're-registered after the kick' },
-  );
+  await bobEntersMain(ctx, bob.tabs[0], alice, carol, 're-registered after the kick');
   bob.tabs[0].say('back');
   await ctx.expect([
     [alice, [ctx.message(BOB, 'back')]],
@@ -430,22 +439,7 @@ roomTest('InvitePrivateRoom: notices to host and invitee; the invitee may then e
   );
 
   // Invited = registered: bob's browser can enter now.
-  bob.tabs[0].enter(ROOM, 0, { wait: false });
-  await ctx.expect(
-    [
-      [
-        bob.tabs[0],
-        [
-          ctx.action('private_room_entered', { subscriber: { id: BOB.id, username: 'bob' } }),
-          ctx.userlist([ALICE, CAROL, BOB]),
-          ctx.notice('welcome_to_chat', { id: BOB.id, username: 'bob', title: 'Main' }),
-        ],
-      ],
-      [alice, [ctx.userlist([ALICE, CAROL, BOB]), ctx.notice('connect', { id: BOB.id, username: 'bob', title: 'Main' })]],
-      [carol, [ctx.userlist([ALICE, CAROL, BOB]), ctx.notice('connect', { id: BOB.id, username: 'bob', title: 'Main' })]],
-    ],
-    { message: 'invitee enters' },
-  );
+  await bobEntersMain(ctx, bob.tabs[0], alice, carol, 'invitee enters');
 
   // Inviting a user PHP never announced: created and registered, nobody to tell but the host.
   await ctx.expectBackend('InvitePrivateRoom', [ROOM, ALICE.id, 4711], { success: true });
@@ -479,22 +473,7 @@ roomTest('LeavePrivateRoom: the leaver gets left + user list, the room the user 
   ]);
 
   // He stays registered: his browser may come back (a fresh join: notices again).
-  bob.tabs[0].enter(ROOM, 0, { wait: false });
-  await ctx.expect(
-    [
-      [
-        bob.tabs[0],
-        [
-          ctx.action('private_room_entered', { subscriber: { id: BOB.id, username: 'bob' } }),
-          ctx.userlist([ALICE, CAROL, BOB]),
-          ctx.notice('welcome_to_chat', { id: BOB.id, username: 'bob', title: 'Main' }),
-        ],
-      ],
-      [alice, [ctx.userlist([ALICE, CAROL, BOB]), ctx.notice('connect', { id: BOB.id, username: 'bob', title: 'Main' })]],
-      [carol, [ctx.userlist([ALICE, CAROL, BOB]), ctx.notice('connect', { id: BOB.id, username: 'bob', title: 'Main' })]],
-    ],
-    { message: 'bob re-enters' },
-  );
+  await bobEntersMain(ctx, bob.tabs[0], alice, carol, 'bob re-enters');
 });
 
 roomTest('CreatePrivateRoom (ILIAS 9: a new chat room), GetRooms, unknown rooms from chatroom_settings', { generation: 9, rooms: [ROOM, 8] }, async (ctx) => {

@@ -6,6 +6,9 @@
 import assert from 'node:assert/strict';
 
 import {
+  ALICE,
+  BOB,
+  CAROL,
   ACCESS_DENIED,
   BAD_AUTHS,
   NONEMPTY_STRING,
@@ -19,13 +22,25 @@ import {
   sleep,
 } from './room-helpers.mjs';
 
-const ALICE = { id: 101, name: 'alice' };
-const BOB = { id: 102, name: 'bob' };
-const CAROL = { id: 103, name: 'carol' };
-
 // ---------------------------------------------------------------------------
 // ILIAS 8
 // ---------------------------------------------------------------------------
+
+/** ILIAS 8: alice and bob join; alice creates sub room 7_4 ("Four") and both enter it. */
+async function aliceAndBobInSubRoom4(ctx) {
+  const alice = await ctx.join(ALICE);
+  const bob = await ctx.join(BOB);
+  await ctx.expectBackend('CreatePrivateRoom', [ROOM, 4, ALICE.id, 'Four'], { success: true, subRoomId: 4 });
+  for (const [user, id] of [
+    [alice, ALICE.id],
+    [bob, BOB.id],
+  ]) {
+    await ctx.expectBackend('EnterPrivateRoom', [ROOM, 4, id], { success: true, subRoomId: 4 });
+    user.tabs[0].enter(ROOM, 4);
+  }
+  await ctx.settle();
+  return { alice, bob };
+}
 
 roomTest('ILIAS 8: route shapes with the sub-room segment, subRoomId in every payload and stored row', { generation: 8 }, async (ctx) => {
   await ctx.expectBackend('Connect', [ROOM, ALICE.id], { status: 200 });
@@ -243,17 +258,7 @@ roomTest('ILIAS 8 private rooms: create, enter, talk, type, leave, delete', { ge
 });
 
 roomTest('ILIAS 8: Kick in a sub room; the kicked user also gets the main roomâ€™s user list', { generation: 8 }, async (ctx) => {
-  const alice = await ctx.join(ALICE);
-  const bob = await ctx.join(BOB);
-  await ctx.expectBackend('CreatePrivateRoom', [ROOM, 4, ALICE.id, 'Four'], { success: true, subRoomId: 4 });
-  for (const [user, id] of [
-    [alice, ALICE.id],
-    [bob, BOB.id],
-  ]) {
-    await ctx.expectBackend('EnterPrivateRoom', [ROOM, 4, id], { success: true, subRoomId: 4 });
-    user.tabs[0].enter(ROOM, 4);
-  }
-  await ctx.settle();
+  const { alice, bob } = await aliceAndBobInSubRoom4(ctx);
 
   // kicked_from_private_room is a main-room notice (Kick.js of ILIAS 8: subRoomId 0).
   await ctx.expectBackend('Kick', [ROOM, 4, BOB.id], { success: true, subRoomId: 4 });
@@ -276,17 +281,7 @@ roomTest('ILIAS 8: Kick in a sub room; the kicked user also gets the main roomâ€
 });
 
 roomTest('ILIAS 8: Ban removes the user from the main room and all its sub rooms', { generation: 8 }, async (ctx) => {
-  const alice = await ctx.join(ALICE);
-  const bob = await ctx.join(BOB);
-  await ctx.expectBackend('CreatePrivateRoom', [ROOM, 4, ALICE.id, 'Four'], { success: true, subRoomId: 4 });
-  for (const [user, id] of [
-    [alice, ALICE.id],
-    [bob, BOB.id],
-  ]) {
-    await ctx.expectBackend('EnterPrivateRoom', [ROOM, 4, id], { success: true, subRoomId: 4 });
-    user.tabs[0].enter(ROOM, 4);
-  }
-  await ctx.settle();
+  const { alice, bob } = await aliceAndBobInSubRoom4(ctx);
 
   await ctx.expectBackend('Ban', [ROOM, 0, BOB.id], { success: true, subRoomId: 0 });
   await sleep(600);

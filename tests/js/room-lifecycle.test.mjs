@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 
 import { connect } from './harness.mjs';
 import {
+  ALICE,
+  BOB,
   NAME,
   ROOM,
   SENTINEL_USER,
@@ -14,9 +16,6 @@ import {
   roomTest,
   sleep,
 } from './room-helpers.mjs';
-
-const ALICE = { id: 101, name: 'alice' };
-const BOB = { id: 102, name: 'bob' };
 
 /** Session rows of `user`, oldest first. */
 const sessions = (ctx, user) =>
