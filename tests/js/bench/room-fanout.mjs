@@ -23,10 +23,15 @@ const rssKb = (pid) => {
 };
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
 
-const overall = setTimeout(() => { console.error('benchmark took longer than 120 s'); process.exit(2); }, 120000);
+let server;
+const overall = setTimeout(() => {
+  console.error('benchmark took longer than 120 s');
+  server?.child.kill('SIGKILL');
+  process.exit(2);
+}, 120000);
 const db = await createTestDb(9);
 await db.query(`INSERT INTO chatroom_settings (room_id, object_id) VALUES (${ROOM}, 1)`);
-const server = await startServer(
+server = await startServer(
   { ...serverCfg(await freePort()), log_level: 'warning' },
   [clientCfg('bench', AUTH[0], AUTH[1], db)],
 );
