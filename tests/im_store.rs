@@ -11,22 +11,11 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use common::{Schema, TestDb};
 use ilias_chat::client::Client;
-use ilias_chat::config::{Auth, ClientConfig, DatabaseConfig, DeletionUnit, Generation};
+use ilias_chat::config::{Auth, ClientConfig, DeletionUnit, Generation};
 use ilias_chat::im::{self, model::StoredMessage, store};
 use ilias_chat::jobs::{self, schedule::purge_bound};
 use ilias_chat::store::{Store, Write};
 use socketioxide::SocketIo;
-
-fn database_config(db: &TestDb) -> DatabaseConfig {
-    DatabaseConfig::Mysql {
-        host: Some(db.host.clone()),
-        port: db.port,
-        socket: None,
-        name: db.name.clone(),
-        user: db.user.clone(),
-        pass: db.pass.clone(),
-    }
-}
 
 /// A client connected to the test database, its write queue running.
 async fn client_for(db: &TestDb) -> (Arc<Client>, Store) {
@@ -37,12 +26,12 @@ async fn client_for(db: &TestDb) -> (Arc<Client>, Store) {
             key: "k".into(),
             secret: "s".into(),
         },
-        database: database_config(db),
+        database: db.database_config(),
         ilias_version: Some(Generation::Ilias9),
     };
     let (_service, io) = SocketIo::builder().build_svc();
     let client = Arc::new(Client::new(config, io));
-    let store = Store::connect(&database_config(db))
+    let store = Store::connect(&db.database_config())
         .await
         .expect("connects");
     let worker = client.take_write_worker().expect("worker");

@@ -9,21 +9,10 @@ use common::{Schema, TestDb};
 use ilias_chat::config::{DatabaseConfig, Generation};
 use ilias_chat::store::{Sequence, Store};
 
-fn database_config(db: &TestDb) -> DatabaseConfig {
-    DatabaseConfig::Mysql {
-        host: Some(db.host.clone()),
-        port: db.port,
-        socket: None,
-        name: db.name.clone(),
-        user: db.user.clone(),
-        pass: db.pass.clone(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_callers_never_share_a_sequence_id() {
     let db = TestDb::create(Schema::Ilias9).await;
-    let store = Store::connect(&database_config(&db))
+    let store = Store::connect(&db.database_config())
         .await
         .expect("connects");
     // ILIAS PHP may already have drawn ids: the server must continue after them.
@@ -83,7 +72,7 @@ async fn generation_is_detected_from_the_schema() {
         (Schema::Ilias10, Generation::Ilias10),
     ] {
         let db = TestDb::create(schema).await;
-        let store = Store::connect(&database_config(&db))
+        let store = Store::connect(&db.database_config())
             .await
             .expect("connects");
         assert_eq!(

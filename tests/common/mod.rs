@@ -364,6 +364,18 @@ impl TestDb {
         rows.into_iter().map(|(t,)| t).collect()
     }
 
+    /// The same database as the server's typed configuration (for library tests).
+    pub fn database_config(&self) -> ilias_chat::config::DatabaseConfig {
+        ilias_chat::config::DatabaseConfig::Mysql {
+            host: Some(self.host.clone()),
+            port: self.port,
+            socket: None,
+            name: self.name.clone(),
+            user: self.user.clone(),
+            pass: self.pass.clone(),
+        }
+    }
+
     /// The `database` section of a client.cfg, exactly as ILIAS writes it.
     pub fn client_cfg_database(&self) -> Value {
         json!({
