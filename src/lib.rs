@@ -6,15 +6,16 @@
 //! persistence into that client's ILIAS database.
 
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod escape;
-pub mod event_args;
-pub mod event_queue;
 pub mod http;
+pub mod ids;
 pub mod im;
 pub mod jobs;
 pub mod room;
 pub mod server;
+pub mod socket;
 pub mod store;

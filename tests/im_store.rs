@@ -12,13 +12,15 @@ use chrono::{DateTime, TimeZone, Utc};
 use common::{Schema, TestDb};
 use ilias_chat::client::Client;
 use ilias_chat::config::{Auth, ClientConfig, DeletionUnit, Generation};
-use ilias_chat::im::{self, model::StoredMessage, store};
+use ilias_chat::im::{self, OnScreenChat};
 use ilias_chat::jobs::{self, schedule::purge_bound};
+use ilias_chat::store::osc::{self as store, StoredMessage};
 use ilias_chat::store::{Store, Write};
 use socketioxide::SocketIo;
 
-/// A client connected to the test database, its write queue running.
-async fn client_for(db: &TestDb) -> (Arc<Client>, Store) {
+/// The on-screen chat of a client connected to the test database, its write queue
+/// running.
+async fn client_for(db: &TestDb) -> (Arc<OnScreenChat>, Store) {
     let config = ClientConfig {
         file: "client.cfg".into(),
         name: "imtest".into(),
@@ -37,12 +39,12 @@ async fn client_for(db: &TestDb) -> (Arc<Client>, Store) {
     let worker = client.take_write_worker().expect("worker");
     tokio::spawn(worker.run(store.clone()));
     client.set_store(store.clone());
-    (client, store)
+    (Arc::new(OnScreenChat::new(client)), store)
 }
 
-async fn flush(client: &Client) {
+async fn flush(chat: &OnScreenChat) {
     assert!(
-        client.writes().flush(Duration::from_secs(10)).await,
+        chat.client.writes().flush(Duration::from_secs(10)).await,
         "writes are applied"
     );
 }
@@ -107,18 +109,18 @@ async fn preload_skips_broken_rows_and_reads_settings() {
 async fn queued_writes_read_back_consistently() {
     let db = TestDb::create(Schema::Ilias9).await;
     let (client, store) = client_for(&db).await;
-    client.write(Write::ConversationInsert {
+    client.client.write(Write::ConversationInsert {
         id: "c".into(),
         is_group: false,
         participants: r#"[{"id":6,"name":"ann"}]"#.into(),
     });
-    client.write(Write::ConversationUpdate {
+    client.client.write(Write::ConversationUpdate {
         id: "c".into(),
         is_group: true,
         participants: r#"[{"id":6,"name":"ann"},{"id":7,"name":"bob"}]"#.into(),
     });
     for (i, user) in [6, 7, 6, 7, 6, 7, 6, 7].into_iter().enumerate() {
-        client.write(Write::ConversationMessage {
+        client.client.write(Write::ConversationMessage {
             id: format!("m{i}"),
             conversation_id: "c".into(),
             user_id: user,
@@ -127,28 +129,28 @@ async fn queued_writes_read_back_consistently() {
         });
     }
     // trackActivity: inserted when missing (also with 0), updated only when positive.
-    client.write(Write::Activity {
+    client.client.write(Write::Activity {
         conversation_id: "c".into(),
         user_id: 6,
         timestamp_ms: 0,
     });
-    client.write(Write::Activity {
+    client.client.write(Write::Activity {
         conversation_id: "c".into(),
         user_id: 7,
         timestamp_ms: 1_250,
     });
-    client.write(Write::Activity {
+    client.client.write(Write::Activity {
         conversation_id: "c".into(),
         user_id: 7,
         timestamp_ms: 0,
     });
-    client.write(Write::CloseConversation {
+    client.client.write(Write::CloseConversation {
         conversation_id: "c".into(),
         user_id: 7,
         now_ms: 1_450,
     });
     // Closing without an activity row changes nothing.
-    client.write(Write::CloseConversation {
+    client.client.write(Write::CloseConversation {
         conversation_id: "c".into(),
         user_id: 9,
         now_ms: 1_450,

@@ -20,11 +20,10 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::client::{Client, Clients};
 use crate::config::{self, DatabaseConfig};
 use crate::daemon::{listen, logging, signals};
 use crate::room::RoomKey;
-use crate::server::{Running, Server};
+use crate::server::{Running, ServedClient, ServedClients, Server};
 use crate::store::Store;
 
 /// The instance name of the demo client.
@@ -138,10 +137,10 @@ async fn prepare_database(database: &DatabaseConfig) -> anyhow::Result<()> {
 
 #[derive(Clone)]
 struct DemoState {
-    clients: Arc<Clients>,
+    clients: Arc<ServedClients>,
 }
 
-fn routes(clients: Arc<Clients>) -> Router {
+fn routes(clients: Arc<ServedClients>) -> Router {
     let state = DemoState { clients };
     Router::new()
         .route("/", get(|| async { Redirect::to("/demo/") }))
@@ -164,12 +163,12 @@ fn unavailable(error: impl std::fmt::Display) -> Response {
 }
 
 /// The demo database, once connected and loaded.
-async fn demo_store(state: &DemoState) -> Result<(Arc<Client>, Store), Response> {
+async fn demo_store(state: &DemoState) -> Result<(ServedClient, Store), Response> {
     let Some(client) = state.clients.get(DEMO_CLIENT) else {
         return Err(unavailable("demo client missing"));
     };
-    client.im_ready(DATABASE_WAIT).await;
-    match client.store().cloned() {
+    client.im.wait_ready(DATABASE_WAIT).await;
+    match client.client.store().cloned() {
         Some(store) => Ok((client, store)),
         None => Err(unavailable("the demo database is not ready")),
     }
@@ -250,9 +249,9 @@ async fn enter(State(state): State<DemoState>, Query(query): Query<EnterQuery>) 
         Err(error) => return unavailable(error),
     };
     // What PHP's UserConfigChange would tell the server after the user opted in.
-    client.im().set_accepts_messages(user_id, true);
+    client.im.im().set_accepts_messages(user_id, true);
     let registered = {
-        let mut rooms = client.rooms();
+        let mut rooms = client.rooms.rooms();
         rooms.add_room(RoomKey::main(DEMO_ROOM), "Demo room", None);
         rooms.set_title(RoomKey::main(DEMO_ROOM), "Demo room");
         rooms.connect(user_id);

@@ -14,21 +14,25 @@ use http::{StatusCode, Uri, header};
 use serde_json::json;
 
 use super::auth::is_authorized;
-use crate::client::Clients;
+use crate::config::Auth;
 
-/// The backend router, with the authentication layer on every route but Heartbeat.
-pub fn router(clients: Arc<Clients>) -> Router {
-    let authenticated = crate::room::backend::routes()
-        .merge(crate::im::backend::routes())
-        .route_layer(middleware::from_fn_with_state(
-            clients.clone(),
-            require_auth,
-        ))
+/// What the backend needs of the ILIAS clients it serves. The features' routes are
+/// handed in by the server, so this transport layer knows no feature.
+pub trait BackendClients: Send + Sync + 'static {
+    /// The credentials of the named client and what its routes extract from the
+    /// request (its feature state), or `None` for an unknown client.
+    fn lookup(&self, name: &str) -> Option<(Auth, http::Extensions)>;
+}
+
+/// The backend router: the features' routes behind the authentication layer, and
+/// Heartbeat without it.
+pub fn router(clients: Arc<dyn BackendClients>, features: Router) -> Router {
+    let authenticated = features
+        .route_layer(middleware::from_fn_with_state(clients, require_auth))
         .route_layer(middleware::map_response(json_rejections));
     Router::new()
         .route("/backend/heartbeat/{name}", get(heartbeat))
         .merge(authenticated)
-        .with_state(clients)
 }
 
 /// Turns the plain-text answers of axum's extractors (a path segment that is not
@@ -74,14 +78,14 @@ fn access_denied() -> Response {
 }
 
 /// Looks up the client named in the path, checks the credentials and hands the
-/// client to the route as an extension.
+/// client's feature state to the route as extensions.
 async fn require_auth(
-    State(clients): State<Arc<Clients>>,
+    State(clients): State<Arc<dyn BackendClients>>,
     mut request: Request,
     next: Next,
 ) -> Response {
     let name = request.uri().path().split('/').nth(3).unwrap_or("");
-    let Some(client) = clients.get(name) else {
+    let Some((auth, extensions)) = clients.lookup(name) else {
         tracing::warn!(client = name, "access denied: unknown client");
         return access_denied();
     };
@@ -93,12 +97,12 @@ async fn require_auth(
         tracing::warn!(client = name, "access denied: missing authorization header");
         return access_denied();
     }
-    if !is_authorized(header, &client.auth()) {
+    if !is_authorized(header, &auth) {
         tracing::warn!(client = name, "access denied: wrong credentials");
         return access_denied();
     }
     tracing::debug!(client = name, "access granted");
-    request.extensions_mut().insert(client);
+    request.extensions_mut().extend(extensions);
     next.run(request).await
 }
 

@@ -1,131 +1,15 @@
-//! The backend route PHP calls for the on-screen chat: `UserConfigChange`, sent when
-//! users save their "accept messages" preference. Answers are JSON with HTTP 200, also
-//! for malformed input (never a 500, unlike the original).
+//! The backend route PHP calls for the on-screen chat.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Extension, Query};
+use axum::Router;
 use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{Value, json};
 
-use super::model::UserId;
-use crate::client::Client;
-use crate::event_args::{id_value, truthy};
+use super::settings;
 
 /// The on-screen chat routes (paths are lower-case: the backend router folds action
 /// names).
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route("/backend/userconfigchange/{name}", get(user_config_change))
-}
-
-/// Why a `UserConfigChange` message was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigChangeError {
-    #[error("the query parameter 'message' is missing")]
-    Missing,
-    #[error("'message' is not JSON: {0}")]
-    NotJson(String),
-    #[error("'message' must be a JSON object keyed by user id")]
-    NotObject,
-    #[error("'{0}' is not a user id")]
-    BadUser(String),
-    #[error("the settings of user {0} are not an object")]
-    BadSettings(UserId),
-}
-
-/// Reads `{"<usrId>":{"acceptsMessages":bool},…}`. As in the original, a user accepts
-/// messages when `acceptsMessages` is present and truthy. Nothing is applied unless the
-/// whole message is valid.
-pub fn parse_config_change(
-    message: Option<&str>,
-) -> Result<Vec<(UserId, bool)>, ConfigChangeError> {
-    let text = message.ok_or(ConfigChangeError::Missing)?;
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| ConfigChangeError::NotJson(e.to_string()))?;
-    let Value::Object(users) = value else {
-        return Err(ConfigChangeError::NotObject);
-    };
-    users
-        .iter()
-        .map(|(key, settings)| {
-            let user = id_value(&Value::String(key.clone()), 0, "user id")
-                .map_err(|_| ConfigChangeError::BadUser(key.chars().take(40).collect()))?;
-            let Value::Object(settings) = settings else {
-                return Err(ConfigChangeError::BadSettings(user));
-            };
-            Ok((user, settings.get("acceptsMessages").is_some_and(truthy)))
-        })
-        .collect()
-}
-
-/// `UserConfigChange/<name>?message=<json>`.
-async fn user_config_change(
-    Extension(client): Extension<Arc<Client>>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Json<Value> {
-    let message = match &query {
-        Ok(Query(params)) => params.get("message").map(String::as_str),
-        Err(_) => None,
-    };
-    let changes = match parse_config_change(message) {
-        Ok(changes) => changes,
-        Err(error) => {
-            tracing::warn!(client = client.name(), %error, "UserConfigChange refused");
-            return Json(json!({"success": false, "reason": error.to_string()}));
-        }
-    };
-    {
-        let mut im = client.im();
-        for (user, accepts) in &changes {
-            im.set_accepts_messages(*user, *accepts);
-        }
-    }
-    for (user, accepts) in changes {
-        tracing::info!(
-            client = client.name(),
-            user,
-            accepts,
-            "on-screen chat message setting changed"
-        );
-    }
-    Json(json!({"status": 200}))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn config_changes_parse_every_user() {
-        let mut parsed = parse_config_change(Some(
-            r#"{"6":{"acceptsMessages":true},"7":{"acceptsMessages":false},"8":{},"9":{"acceptsMessages":1}}"#,
-        ))
-        .expect("valid");
-        parsed.sort();
-        assert_eq!(parsed, vec![(6, true), (7, false), (8, false), (9, true)]);
-    }
-
-    #[test]
-    fn malformed_changes_say_why() {
-        assert_eq!(parse_config_change(None), Err(ConfigChangeError::Missing));
-        assert!(matches!(
-            parse_config_change(Some("{")),
-            Err(ConfigChangeError::NotJson(_))
-        ));
-        assert_eq!(
-            parse_config_change(Some("[1]")),
-            Err(ConfigChangeError::NotObject)
-        );
-        assert_eq!(
-            parse_config_change(Some(r#"{"x":{"acceptsMessages":true}}"#)),
-            Err(ConfigChangeError::BadUser("x".into()))
-        );
-        assert_eq!(
-            parse_config_change(Some(r#"{"6":true}"#)),
-            Err(ConfigChangeError::BadSettings(6))
-        );
-    }
+pub fn routes() -> Router {
+    Router::new().route(
+        "/backend/userconfigchange/{name}",
+        get(settings::user_config_change),
+    )
 }

@@ -1,188 +1,96 @@
 //! On-screen chat: the socket.io namespace `/<name>-im` (1:1 and group conversations)
-//! and PHP's `UserConfigChange` route. State lives in [`ImState`] inside the
-//! [`Client`]; this module turns events into state changes, emits what the browsers
-//! expect and queues what ILIAS keeps in its database.
+//! and PHP's `UserConfigChange` route. Every inbound thing takes the same path as in the
+//! chat rooms: a socket event is parsed into an [`events::ImEvent`]; the handler (one
+//! file per feature: [`login`], [`conversation`], [`message`], [`history`],
+//! [`activity`], [`typing`], [`settings`]) asks the pure model ([`model::ImState`])
+//! what happens, then emits ([`emit`]) and queues what ILIAS keeps.
 //!
 //! Reads after writes: writes are queued (delivery never waits for the database), so a
 //! read could miss a write queued just before it. Every read of `osc_*` tables (latest
 //! message, unread count, closed state, history) therefore first flushes the client's
-//! write queue (bounded wait), which makes it see everything this server wrote before;
-//! the latest message of a conversation is also kept in memory as it is sent.
+//! write queue (bounded wait, [`persist::settled_store`]), which makes it see everything
+//! this server wrote before; the latest message of a conversation is also kept in
+//! memory as it is sent.
 
+mod activity;
 pub mod backend;
+mod conversation;
+mod emit;
+pub mod events;
+mod history;
+mod login;
+mod message;
 pub mod model;
 pub mod payload;
+mod persist;
+pub mod settings;
 mod socket;
-pub mod store;
+mod typing;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use serde::Serialize;
+use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
+use tokio::sync::watch;
 
-use crate::client::Client;
-use crate::store::{Store, StoreError};
+use crate::client::{Client, lock};
 
 pub use model::ImState;
+pub use persist::start;
+pub use settings::refresh_settings;
 pub use socket::attach;
 
-use model::{UserId, parse_participants};
-use payload::ConversationJson;
+/// The on-screen chat of one ILIAS client: the client it belongs to and the state only
+/// the on-screen chat has.
+#[derive(Debug)]
+pub struct OnScreenChat {
+    /// What the on-screen chat shares with the rooms (config, database, write queue).
+    pub client: Arc<Client>,
+    state: Mutex<ImState>,
+    /// Turns true once the conversations are loaded from the database.
+    ready: watch::Sender<bool>,
+}
 
-/// How long an event waits for the conversations to be loaded at start-up.
-const READY_WAIT: Duration = Duration::from_secs(10);
-
-/// How long a read waits for the queued writes before it.
-const READ_FLUSH: Duration = Duration::from_secs(5);
-
-/// Sends one event to the given sockets of the on-screen chat namespace.
-fn emit_to_sockets<T: Serialize + ?Sized>(client: &Client, sids: &[Sid], event: &str, payload: &T) {
-    for sid in sids {
-        if let Some(socket) = client.im_socket(*sid)
-            && let Err(error) = socket.emit(event, payload)
-        {
-            tracing::debug!(client = client.name(), event, %error, "emit failed");
+impl OnScreenChat {
+    /// The on-screen chat of a client, nothing loaded yet.
+    pub fn new(client: Arc<Client>) -> OnScreenChat {
+        OnScreenChat {
+            client,
+            state: Mutex::new(ImState::default()),
+            ready: watch::channel(false).0,
         }
     }
-}
 
-/// A fresh conversation or message id (UUID v4, as the original).
-fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-/// The database, with every write queued so far applied (see the module docs). `None`
-/// while the database is not connected: reads then find nothing.
-async fn settled_store(client: &Client) -> Option<Store> {
-    let store = client.store()?.clone();
-    if !client.writes().flush(READ_FLUSH).await {
-        tracing::debug!(
-            client = client.name(),
-            "database writes still pending; reading anyway"
-        );
+    /// The instance name of the client.
+    pub fn name(&self) -> &str {
+        self.client.name()
     }
-    Some(store)
-}
 
-/// Sends a user the conversations they belong to (`conversation` to all their sockets,
-/// as the original's `conversations` does): each with its latest message and the
-/// user's unread count, unless the user closed it (a closed 1:1 conversation with
-/// unread messages is sent all the same).
-async fn list_conversations(client: &Client, user: UserId) {
-    if !client.im_ready(READY_WAIT).await {
-        tracing::warn!(
-            client = client.name(),
-            "conversations are not loaded yet; listing what is known"
-        );
+    /// On-screen chat state. The lock is never held across an `.await`.
+    pub fn im(&self) -> MutexGuard<'_, ImState> {
+        lock(&self.state)
     }
-    let ids: Vec<String> = client.im().conversations_of(user);
-    let store = settled_store(client).await;
-    for id in ids {
-        let (closed, latest, unread) = match &store {
-            Some(store) => read_state(client, store, id.as_str(), user).await,
-            None => (false, None, 0),
-        };
-        let view = {
-            let mut im = client.im();
-            if let Some(latest) = latest {
-                im.set_latest_message(&id, Some(latest));
-            }
-            im.view(&id)
-        };
-        let Some(view) = view else { continue };
-        if !closed || (unread > 0 && !view.is_group) {
-            let sockets = client.im().sockets_of(user);
-            emit_to_sockets(
-                client,
-                &sockets,
-                "conversation",
-                &ConversationJson::of(&view, unread),
-            );
-        }
+
+    /// The connected socket with this id in the on-screen chat namespace.
+    pub fn socket(&self, sid: Sid) -> Option<SocketRef> {
+        self.client.socket(&self.client.config.im_namespace(), sid)
     }
-}
 
-/// Closed flag, latest message and unread count of a conversation for a user; a read
-/// that fails is logged and counts as "nothing found".
-async fn read_state(
-    client: &Client,
-    store: &Store,
-    conversation: &str,
-    user: UserId,
-) -> (bool, Option<model::StoredMessage>, i64) {
-    let closed = store::is_closed(store, conversation, user)
-        .await
-        .unwrap_or_else(|error| {
-            tracing::warn!(client = client.name(), %error, "cannot read a conversation state");
-            false
-        });
-    let latest = store::latest_message(store, conversation)
-        .await
-        .unwrap_or_else(|error| {
-            tracing::warn!(client = client.name(), %error, "cannot read a latest message");
-            None
-        });
-    let unread = store::unread_count(store, conversation, user)
-        .await
-        .unwrap_or_else(|error| {
-            tracing::warn!(client = client.name(), %error, "cannot count unread messages");
-            0
-        });
-    (closed, latest, unread)
-}
-
-/// Start-up once the database is connected: loads every conversation (a row whose
-/// participants cannot be read is logged and skipped) and the users' message
-/// settings. Returns the number of conversations loaded.
-pub async fn start(client: &Client) -> Result<usize, StoreError> {
-    let Some(store) = client.store() else {
-        return Ok(0);
-    };
-    let rows = store::load_conversations(store).await?;
-    let mut loaded = 0;
-    {
-        let mut im = client.im();
-        for row in &rows {
-            match parse_participants(row.participants.as_deref()) {
-                Ok(participants) => {
-                    if im.add_conversation(&row.id, row.is_group, &participants) {
-                        loaded += 1;
-                    }
-                }
-                Err(error) => tracing::warn!(
-                    client = client.name(),
-                    conversation = %row.id,
-                    %error,
-                    "conversation skipped: its participants cannot be read"
-                ),
-            }
-        }
+    /// Marks the on-screen chat as loaded (also after a failed load, so nothing waits
+    /// for it any longer).
+    pub fn set_ready(&self) {
+        self.ready.send_replace(true);
     }
-    if let Err(error) = refresh_settings(client).await {
-        tracing::warn!(client = client.name(), %error, "cannot read message settings");
+
+    /// Waits until the on-screen chat is loaded, at most `timeout`; returns whether it
+    /// is. Events that look conversations up wait for this, so a browser that connects
+    /// while the database is still loading does not get an empty list.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let mut ready = self.ready.subscribe();
+        matches!(
+            tokio::time::timeout(timeout, ready.wait_for(|loaded| *loaded)).await,
+            Ok(Ok(_))
+        )
     }
-    Ok(loaded)
-}
-
-/// The settings refresh (start-up and every 20 minutes): every known participant
-/// accepts messages exactly when `usr_pref` says `chat_osc_accept_msg` = `y`.
-pub async fn refresh_settings(client: &Client) -> Result<(), StoreError> {
-    let Some(store) = client.store() else {
-        return Ok(());
-    };
-    let accepting = store::accepting_users(store).await?;
-    let count = client.im().refresh_accepting(&accepting);
-    tracing::info!(
-        client = client.name(),
-        accepting = count,
-        "on-screen chat message settings refreshed"
-    );
-    Ok(())
-}
-
-/// Makes a client usable by the on-screen chat events (also after a failed load, so
-/// nothing waits for it any longer).
-pub fn ready(client: &Arc<Client>) {
-    client.set_im_ready();
 }

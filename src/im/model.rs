@@ -9,10 +9,10 @@ use serde::Serialize;
 use serde_json::Value;
 use socketioxide::socket::Sid;
 
-use crate::event_args::{ArgError, id_value};
+use crate::socket::args::{ArgError, id_value};
 
-/// An ILIAS user id.
-pub type UserId = i64;
+pub use crate::ids::UserId;
+pub use crate::store::osc::StoredMessage;
 
 /// `osc_conversation.participants` is a `varchar(4000)`: a participant list whose JSON
 /// is longer cannot be stored, so it is refused before anything changes.
@@ -61,17 +61,6 @@ impl Participant {
             name: self.name.clone(),
         }
     }
-}
-
-/// An `osc_messages` row (also what a conversation's `latestMessage` shows).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredMessage {
-    pub id: String,
-    pub conversation_id: String,
-    pub user_id: UserId,
-    pub message: String,
-    /// Milliseconds since the epoch.
-    pub timestamp: i64,
 }
 
 /// A 1:1 or group conversation.

@@ -4,20 +4,29 @@
 //! once per namespace), on the server's local time, and their timing rules are pure
 //! functions in [`schedule`].
 
+mod purge;
 pub mod schedule;
+mod settings_refresh;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Local, TimeZone, Utc};
+use chrono::{DateTime, Local, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::client::{Client, Clients};
 use crate::config::DeletionPolicy;
-use crate::store::{Reply, Write};
+use crate::im::OnScreenChat;
 
-use schedule::{Clock, SystemClock, next_purge, next_refresh, purge_bound};
+pub use purge::purge;
+
+use purge::purge_loop;
+use schedule::{Clock, SystemClock};
+use settings_refresh::refresh_loop;
+
+/// The clients the jobs run for, asked anew at every run (a reload may add or remove
+/// clients): each client's on-screen chat, which holds the client itself.
+pub type ClientList = Arc<dyn Fn() -> Vec<Arc<OnScreenChat>> + Send + Sync>;
 
 /// The longest single sleep: waiting in steps re-reads the wall clock, so a clock
 /// that is set or a machine that was suspended does not shift the runs.
@@ -25,7 +34,7 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// Starts the jobs on the system clock and zone. They end when `stop` turns true.
 pub fn spawn(
-    clients: Arc<Clients>,
+    clients: ClientList,
     deletion: Option<DeletionPolicy>,
     stop: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
@@ -76,109 +85,6 @@ pub async fn wait_until(
             _ = tokio::time::sleep(left.min(MAX_SLEEP)) => {}
             _ = stop.wait_for(|stop| *stop) => return false,
         }
-    }
-}
-
-async fn purge_loop<Tz: TimeZone + Send + Sync>(
-    clients: Arc<Clients>,
-    policy: DeletionPolicy,
-    clock: Arc<dyn Clock>,
-    zone: Tz,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut next = next_purge(clock.now(), policy.time, &zone);
-    loop {
-        tracing::debug!(at = %next, "next message purge");
-        if !wait_until(clock.as_ref(), next, &mut stop).await {
-            return;
-        }
-        let bound = purge_bound(clock.now(), policy.unit, policy.value, &zone);
-        for client in clients.all() {
-            tokio::spawn(async move { purge(&client, bound).await });
-        }
-        // From the planned instant, not from "now": a run never repeats the same day.
-        next = next_purge(next, policy.time, &zone);
-    }
-}
-
-/// Purges one client's database of rows older than `bound` and forgets the deleted
-/// conversations. Returns the report, or `None` when the database is not connected or
-/// refused the purge.
-pub async fn purge(client: &Client, bound: DateTime<Utc>) -> Option<crate::store::PurgeReport> {
-    if client.store().is_none() {
-        tracing::warn!(
-            client = client.name(),
-            "message purge skipped: the database is not connected"
-        );
-        return None;
-    }
-    tracing::info!(
-        client = client.name(),
-        bound = %bound,
-        bound_ms = bound.timestamp_millis(),
-        "Start clear process older than the bound"
-    );
-    let (reply, answer) = Reply::new();
-    client.write(Write::Purge {
-        bound_s: bound.timestamp(),
-        bound_ms: bound.timestamp_millis(),
-        reply,
-    });
-    let Ok(report) = answer.await else {
-        tracing::error!(client = client.name(), "message purge failed");
-        return None;
-    };
-    tracing::info!(
-        client = client.name(),
-        history = report.history,
-        osc_messages = report.messages,
-        osc_conversations = report.conversations,
-        osc_activity = report.activity,
-        "Clear messages: {} chat room messages, {} on-screen chat messages, {} conversations, {} activity rows deleted",
-        report.history,
-        report.messages,
-        report.conversations,
-        report.activity,
-    );
-    // A deleted conversation that has a message younger than the bound got it after
-    // the purge ran (else it would not have been deleted): its row is written again.
-    let purged = client
-        .im()
-        .purged(&report.conversation_ids, bound.timestamp_millis());
-    for (id, is_group, participants) in purged.restore {
-        client.write(Write::ConversationInsert {
-            id,
-            is_group,
-            participants,
-        });
-    }
-    tracing::debug!(
-        client = client.name(),
-        forgotten = purged.dropped,
-        "purged conversations forgotten"
-    );
-    Some(report)
-}
-
-async fn refresh_loop<Tz: TimeZone + Send + Sync>(
-    clients: Arc<Clients>,
-    clock: Arc<dyn Clock>,
-    zone: Tz,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut next = next_refresh(clock.now(), &zone);
-    loop {
-        if !wait_until(clock.as_ref(), next, &mut stop).await {
-            return;
-        }
-        for client in clients.all() {
-            tokio::spawn(async move {
-                if let Err(error) = crate::im::refresh_settings(&client).await {
-                    tracing::warn!(client = client.name(), %error, "cannot read message settings");
-                }
-            });
-        }
-        next = next_refresh(next, &zone);
     }
 }
 

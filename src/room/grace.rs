@@ -7,11 +7,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::json;
+use socketioxide::extract::SocketRef;
 
-use super::model::{RoomKey, UserId};
-use super::payload::{Notice, Scope};
-use super::{broadcast_userlist, emit_to_room, now_s, persist_notice};
-use crate::client::Client;
+use super::model::RoomKey;
+use super::payload::Notice;
+use super::persist::persist_notice;
+use super::{RoomChat, emit};
+use crate::clock::now_s;
+use crate::ids::UserId;
 use crate::store::Write;
 
 /// Environment variable that shortens the period (milliseconds), for tests.
@@ -30,39 +33,47 @@ pub fn grace_period() -> Duration {
     })
 }
 
+/// A closed socket; when it was the user's last one, the grace period starts.
+pub(super) fn socket_closed(chat: &Arc<RoomChat>, socket: &SocketRef) {
+    let closed = chat.rooms().socket_closed(socket.id);
+    tracing::debug!(client = chat.name(), sid = %socket.id, "room socket disconnected");
+    if let Some((user, true)) = closed {
+        start(chat, user);
+    }
+}
+
 /// Starts (or restarts) the user's grace timer.
-pub(super) fn start(client: &Arc<Client>, user: UserId) {
-    let task_client = client.clone();
+fn start(chat: &Arc<RoomChat>, user: UserId) {
+    let task_chat = chat.clone();
     let task = tokio::spawn(async move {
         tokio::time::sleep(grace_period()).await;
-        task_client.grace_timer_fired(user);
-        expire(&task_client, user).await;
+        task_chat.grace_timer_fired(user);
+        expire(&task_chat, user).await;
     });
-    client.arm_grace_timer(user, task.abort_handle());
+    chat.arm_grace_timer(user, task.abort_handle());
 }
 
 /// The user has left: every room they were registered in hears it, and their
 /// `chatroom_users` rows become sessions.
-async fn expire(client: &Client, user: UserId) {
-    let Some(expired) = client.rooms().expire(user) else {
+async fn expire(chat: &RoomChat, user: UserId) {
+    let Some(expired) = chat.rooms().expire(user) else {
         return;
     };
     tracing::info!(
-        client = client.name(),
+        client = chat.name(),
         user,
         rooms = expired.rooms.len(),
         "user left the chat"
     );
-    let generation = client.generation();
     for key in &expired.rooms {
-        broadcast_userlist(client, *key).await;
+        emit::userlist_to_room(chat, *key).await;
         let notice = Notice::new(
-            Scope::of(*key, generation),
+            emit::scope(chat, *key),
             "disconnected",
             Some(json!({"username": expired.username})),
         );
-        emit_to_room(client, *key, "notice", &notice).await;
-        persist_notice(client, *key, &notice);
+        emit::to_room(chat, *key, "notice", &notice).await;
+        persist_notice(chat, *key, &notice);
     }
     if expired.rooms.is_empty() {
         return;
@@ -75,7 +86,7 @@ async fn expire(client: &Client, user: UserId) {
             .map(|k| k.sub_room)
             .collect()
     };
-    client.write(Write::EndSessions {
+    chat.client.write(Write::EndSessions {
         user_id: user,
         room_ids,
         private_rooms: sub_rooms(&expired.rooms),

@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use socketioxide::socket::Sid;
 
-/// An ILIAS user id.
-pub type UserId = i64;
+pub use crate::ids::UserId;
 
 /// A server room: an ILIAS chat room (`chatroom_settings.room_id`, the "scope") and,
 /// on ILIAS 8, a private room inside it (0 = the main room).
@@ -140,6 +139,24 @@ pub enum SpeakError {
     UnknownRoom,
     #[error("user is not registered in the room (kicked, banned or never entered)")]
     NotRegistered,
+    #[error("whisper to unknown user {0}")]
+    UnknownAddressee(UserId),
+}
+
+/// Who receives a chat message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipients {
+    /// Every socket in the server room.
+    Room,
+    /// Only these sockets (a whisper: sender and addressee).
+    Sockets(Vec<Sid>),
+}
+
+/// The outcome of [`RoomState::send`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub sender: Subscriber,
+    pub recipients: Recipients,
 }
 
 /// A user PHP removed from a room (`Kick`) or who left it (`LeavePrivateRoom`).
@@ -328,6 +345,32 @@ impl RoomState {
             return Err(SpeakError::NotRegistered);
         }
         Ok(subscriber)
+    }
+
+    /// Who receives a chat message from this socket: everyone in the room, or — for a
+    /// private whisper — the sender's and the addressee's sockets only. Refused like
+    /// [`RoomState::speaker`], and for a whisper to a user the server does not know.
+    pub fn send(
+        &self,
+        sid: Sid,
+        key: RoomKey,
+        whisper_to: Option<UserId>,
+    ) -> Result<Delivery, SpeakError> {
+        let sender = self.speaker(sid, key)?;
+        let recipients = match whisper_to {
+            None => Recipients::Room,
+            Some(user) => {
+                let receiver = self
+                    .subscribers
+                    .get(&user)
+                    .ok_or(SpeakError::UnknownAddressee(user))?;
+                Recipients::Sockets([sender.sockets.clone(), receiver.sockets.clone()].concat())
+            }
+        };
+        Ok(Delivery {
+            sender: sender.clone(),
+            recipients,
+        })
     }
 
     /// Sockets of every other registered user of a room (typing indicators).

@@ -7,16 +7,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::model::{Member, RoomKey, Subscriber, UserId};
+use super::model::{Member, RoomKey, Subscriber};
+use crate::clock::now_ms;
 use crate::config::Generation;
-
-/// Milliseconds since the epoch, the unit of every live payload.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+use crate::ids::UserId;
 
 /// Where a payload belongs: `roomId`, plus `subRoomId` for ILIAS 8 clients only.
 #[derive(Debug, Clone, Copy)]

@@ -1,11 +1,14 @@
-//! The database of one ILIAS client: connection pool, ILIAS sequence emulation and
-//! generation detection.
+//! The database of one ILIAS client: connection pool, ILIAS sequence emulation,
+//! generation detection, and every SQL statement of the server, by ILIAS table family:
+//! [`chatroom`] (repository chat rooms) and [`osc`] (on-screen chat).
 //!
 //! The schema belongs to ILIAS: nothing here creates or alters tables in an ILIAS
 //! database. Queries are runtime strings with `?` placeholders so that one code path
 //! serves MySQL/MariaDB (production) and SQLite (the demo).
 
+pub mod chatroom;
 mod connect;
+pub mod osc;
 mod queue;
 mod sequence;
 mod writes;

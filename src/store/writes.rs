@@ -1,14 +1,13 @@
-//! The statements the chat server writes, one [`Write`] each. They go through the
+//! The units of work the chat server writes, one [`Write`] each. They go through the
 //! per-client [`WriteQueue`](super::WriteQueue), so message delivery never waits for
-//! the database and the order of writes is the order of events.
+//! the database and the order of writes is the order of events. The statements
+//! themselves are in [`chatroom`](super::chatroom) and [`osc`](super::osc).
 
 use std::sync::{Arc, Mutex};
 
-use sqlx::{AnyConnection, Row};
 use tokio::sync::oneshot;
 
-use super::sequence::{Sequence, next_id};
-use super::{Store, StoreError};
+use super::{Store, StoreError, chatroom, osc};
 
 /// A one-time answer channel carried by a [`Write`] whose caller wants its outcome
 /// (the purge reports what it deleted). Equal only to itself.
@@ -172,7 +171,10 @@ impl Write {
                 sub_room,
                 message,
                 timestamp_s,
-            } => insert_history(&mut tx, *room_id, *sub_room, message, *timestamp_s).await?,
+            } => {
+                chatroom::insert_history(&mut tx, *room_id, *sub_room, message, *timestamp_s)
+                    .await?
+            }
             Write::EndSessions {
                 user_id,
                 room_ids,
@@ -180,8 +182,8 @@ impl Write {
                 emptied_private_rooms,
                 now_s,
             } => {
-                end_user_sessions(&mut tx, *user_id, room_ids, *now_s).await?;
-                end_private_sessions(
+                chatroom::end_user_sessions(&mut tx, *user_id, room_ids, *now_s).await?;
+                chatroom::end_private_sessions(
                     &mut tx,
                     *user_id,
                     private_rooms,
@@ -192,40 +194,20 @@ impl Write {
             }
             Write::EndAllSessions { ilias8, now_s } => {
                 if *ilias8 {
-                    close_private_rooms(&mut tx, *now_s).await?;
+                    chatroom::close_private_rooms(&mut tx, *now_s).await?;
                 }
-                end_all_sessions(&mut tx, *now_s).await?;
+                chatroom::end_all_sessions(&mut tx, *now_s).await?;
             }
             Write::ConversationInsert {
                 id,
                 is_group,
                 participants,
-            } => {
-                sqlx::query(
-                    "INSERT INTO osc_conversation (id, is_group, participants) VALUES (?, ?, ?)",
-                )
-                .bind(id.as_str())
-                .bind(i64::from(*is_group))
-                .bind(participants.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::query("storing a conversation"))?;
-            }
+            } => osc::insert_conversation(&mut tx, id, *is_group, participants).await?,
             Write::ConversationUpdate {
                 id,
                 is_group,
                 participants,
-            } => {
-                sqlx::query(
-                    "UPDATE osc_conversation SET participants = ?, is_group = ? WHERE id = ?",
-                )
-                .bind(participants.as_str())
-                .bind(i64::from(*is_group))
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::query("updating a conversation"))?;
-            }
+            } => osc::update_conversation(&mut tx, id, *is_group, participants).await?,
             Write::ConversationMessage {
                 id,
                 conversation_id,
@@ -233,46 +215,40 @@ impl Write {
                 message,
                 timestamp_ms,
             } => {
-                sqlx::query(
-                    "INSERT INTO osc_messages (id, conversation_id, user_id, message, timestamp) \
-                     VALUES (?, ?, ?, ?, ?)",
+                osc::insert_message(
+                    &mut tx,
+                    id,
+                    conversation_id,
+                    *user_id,
+                    message,
+                    *timestamp_ms,
                 )
-                .bind(id.as_str())
-                .bind(conversation_id.as_str())
-                .bind(*user_id)
-                .bind(message.as_str())
-                .bind(*timestamp_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::query("storing a conversation message"))?;
+                .await?
             }
             Write::Activity {
                 conversation_id,
                 user_id,
                 timestamp_ms,
-            } => track_activity(&mut tx, conversation_id, *user_id, *timestamp_ms).await?,
+            } => osc::track_activity(&mut tx, conversation_id, *user_id, *timestamp_ms).await?,
             Write::CloseConversation {
                 conversation_id,
                 user_id,
                 now_ms,
-            } => {
-                sqlx::query(
-                    "UPDATE osc_activity SET is_closed = 1, timestamp = ? \
-                     WHERE conversation_id = ? AND user_id = ?",
-                )
-                .bind(*now_ms)
-                .bind(conversation_id.as_str())
-                .bind(*user_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::query("closing a conversation"))?;
-            }
+            } => osc::close_conversation(&mut tx, conversation_id, *user_id, *now_ms).await?,
             Write::Purge {
                 bound_s,
                 bound_ms,
                 reply,
             } => {
-                let report = purge(&mut tx, *bound_s, *bound_ms).await?;
+                let history = chatroom::purge_history(&mut tx, *bound_s).await?;
+                let osc = osc::purge(&mut tx, *bound_ms).await?;
+                let report = PurgeReport {
+                    history,
+                    messages: osc.messages,
+                    conversations: osc.conversations,
+                    activity: osc.activity,
+                    conversation_ids: osc.conversation_ids,
+                };
                 tx.commit()
                     .await
                     .map_err(StoreError::query("committing a transaction"))?;
@@ -284,268 +260,6 @@ impl Write {
             .await
             .map_err(StoreError::query("committing a transaction"))
     }
-}
-
-async fn insert_history(
-    conn: &mut AnyConnection,
-    room_id: i64,
-    sub_room: Option<i64>,
-    message: &str,
-    timestamp_s: i64,
-) -> Result<(), StoreError> {
-    let hist_id = next_id(conn, Sequence::ChatroomHistory).await?;
-    let query = match sub_room {
-        Some(sub_room) => sqlx::query(
-            "INSERT INTO chatroom_history (hist_id, room_id, message, timestamp, sub_room) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(hist_id)
-        .bind(room_id)
-        .bind(message)
-        .bind(timestamp_s)
-        .bind(sub_room),
-        None => sqlx::query(
-            "INSERT INTO chatroom_history (hist_id, room_id, message, timestamp) VALUES (?, ?, ?, ?)",
-        )
-        .bind(hist_id)
-        .bind(room_id)
-        .bind(message)
-        .bind(timestamp_s),
-    };
-    query
-        .execute(conn)
-        .await
-        .map_err(StoreError::query("storing a chat history entry"))?;
-    Ok(())
-}
-
-/// A `chatroom_users` row.
-struct Presence {
-    room_id: i64,
-    user_id: i64,
-    userdata: String,
-    connected: i64,
-}
-
-fn presence_of(row: &sqlx::any::AnyRow) -> Result<Presence, sqlx::Error> {
-    Ok(Presence {
-        room_id: row.try_get("room_id")?,
-        user_id: row.try_get("user_id")?,
-        userdata: row.try_get("userdata")?,
-        connected: row.try_get("connected")?,
-    })
-}
-
-/// Copies each row into `chatroom_sessions` and deletes exactly the rows copied (so a
-/// row PHP writes meanwhile is kept).
-async fn move_to_sessions(
-    conn: &mut AnyConnection,
-    rows: Vec<Presence>,
-    now_s: i64,
-) -> Result<(), StoreError> {
-    for row in rows {
-        let sess_id = next_id(conn, Sequence::ChatroomSessions).await?;
-        sqlx::query(
-            "INSERT INTO chatroom_sessions (sess_id, room_id, user_id, userdata, connected, disconnected) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(sess_id)
-        .bind(row.room_id)
-        .bind(row.user_id)
-        .bind(row.userdata)
-        .bind(row.connected)
-        .bind(now_s)
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::query("storing a chat session"))?;
-        sqlx::query("DELETE FROM chatroom_users WHERE room_id = ? AND user_id = ?")
-            .bind(row.room_id)
-            .bind(row.user_id)
-            .execute(&mut *conn)
-            .await
-            .map_err(StoreError::query("removing a user from a chat room"))?;
-    }
-    Ok(())
-}
-
-const PRESENCE_COLUMNS: &str = "SELECT room_id, user_id, userdata, connected FROM chatroom_users";
-
-async fn end_all_sessions(conn: &mut AnyConnection, now_s: i64) -> Result<(), StoreError> {
-    let rows = sqlx::query(PRESENCE_COLUMNS)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(StoreError::query("reading chat room users"))?;
-    let rows = rows
-        .iter()
-        .map(presence_of)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(StoreError::query("reading chat room users"))?;
-    let count = rows.len();
-    move_to_sessions(conn, rows, now_s).await?;
-    if count > 0 {
-        tracing::info!(sessions = count, "chat room users moved to sessions");
-    }
-    Ok(())
-}
-
-async fn end_user_sessions(
-    conn: &mut AnyConnection,
-    user_id: i64,
-    room_ids: &[i64],
-    now_s: i64,
-) -> Result<(), StoreError> {
-    let mut rows = Vec::new();
-    for room_id in room_ids {
-        let found = sqlx::query(
-            "SELECT room_id, user_id, userdata, connected FROM chatroom_users WHERE user_id = ? AND room_id = ?",
-        )
-        .bind(user_id)
-        .bind(*room_id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(StoreError::query("reading chat room users"))?;
-        for row in &found {
-            rows.push(presence_of(row).map_err(StoreError::query("reading chat room users"))?);
-        }
-    }
-    move_to_sessions(conn, rows, now_s).await
-}
-
-async fn end_private_sessions(
-    conn: &mut AnyConnection,
-    user_id: i64,
-    private_rooms: &[i64],
-    emptied: &[i64],
-    now_s: i64,
-) -> Result<(), StoreError> {
-    for proom_id in private_rooms {
-        sqlx::query(
-            "UPDATE chatroom_psessions SET disconnected = ? WHERE user_id = ? AND proom_id = ? AND disconnected = 0",
-        )
-        .bind(now_s)
-        .bind(user_id)
-        .bind(*proom_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::query("ending a private room session"))?;
-    }
-    for proom_id in emptied {
-        sqlx::query("UPDATE chatroom_prooms SET closed = ? WHERE proom_id = ? AND (closed = 0 OR closed IS NULL)")
-            .bind(now_s)
-            .bind(*proom_id)
-            .execute(&mut *conn)
-            .await
-            .map_err(StoreError::query("closing a private room"))?;
-    }
-    Ok(())
-}
-
-/// ILIAS 8: no private room survives a restart of the chat server. Only open sessions
-/// and rooms are touched, so earlier disconnect and close times stay as they were.
-async fn close_private_rooms(conn: &mut AnyConnection, now_s: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE chatroom_psessions SET disconnected = ? WHERE disconnected = 0")
-        .bind(now_s)
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::query("ending private room sessions"))?;
-    sqlx::query("UPDATE chatroom_prooms SET closed = ? WHERE closed = 0 OR closed IS NULL")
-        .bind(now_s)
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::query("closing private rooms"))?;
-    Ok(())
-}
-
-async fn track_activity(
-    conn: &mut AnyConnection,
-    conversation_id: &str,
-    user_id: i64,
-    timestamp_ms: i64,
-) -> Result<(), StoreError> {
-    let existing: Option<i64> = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM osc_activity WHERE conversation_id = ? AND user_id = ?",
-    )
-    .bind(conversation_id)
-    .bind(user_id)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(StoreError::query("reading conversation activity"))?;
-    if existing.unwrap_or(0) == 0 {
-        sqlx::query(
-            "INSERT INTO osc_activity (conversation_id, user_id, timestamp) VALUES (?, ?, ?)",
-        )
-        .bind(conversation_id)
-        .bind(user_id)
-        .bind(timestamp_ms)
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::query("storing conversation activity"))?;
-    } else if timestamp_ms > 0 {
-        sqlx::query(
-            "UPDATE osc_activity SET timestamp = ?, is_closed = 0 \
-             WHERE conversation_id = ? AND user_id = ?",
-        )
-        .bind(timestamp_ms)
-        .bind(conversation_id)
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::query("updating conversation activity"))?;
-    }
-    Ok(())
-}
-
-/// The four purge steps of the original, as portable statements (`NOT EXISTS` instead
-/// of MySQL's multi-table `DELETE … LEFT JOIN`).
-async fn purge(
-    conn: &mut AnyConnection,
-    bound_s: i64,
-    bound_ms: i64,
-) -> Result<PurgeReport, StoreError> {
-    let history = sqlx::query("DELETE FROM chatroom_history WHERE timestamp < ?")
-        .bind(bound_s)
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::query("purging chat room history"))?
-        .rows_affected();
-    let messages = sqlx::query("DELETE FROM osc_messages WHERE timestamp < ?")
-        .bind(bound_ms)
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::query("purging conversation messages"))?
-        .rows_affected();
-    let conversation_ids: Vec<String> = sqlx::query_scalar(
-        "SELECT c.id FROM osc_conversation c WHERE NOT EXISTS \
-         (SELECT 1 FROM osc_messages m WHERE m.conversation_id = c.id)",
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(StoreError::query("finding conversations without messages"))?;
-    let conversations = sqlx::query(
-        "DELETE FROM osc_conversation WHERE NOT EXISTS \
-         (SELECT 1 FROM osc_messages m WHERE m.conversation_id = osc_conversation.id)",
-    )
-    .execute(&mut *conn)
-    .await
-    .map_err(StoreError::query("purging conversations without messages"))?
-    .rows_affected();
-    let activity = sqlx::query(
-        "DELETE FROM osc_activity WHERE NOT EXISTS \
-         (SELECT 1 FROM osc_conversation c WHERE c.id = osc_activity.conversation_id)",
-    )
-    .execute(&mut *conn)
-    .await
-    .map_err(StoreError::query(
-        "purging activity of vanished conversations",
-    ))?
-    .rows_affected();
-    Ok(PurgeReport {
-        history,
-        messages,
-        conversations,
-        activity,
-        conversation_ids,
-    })
 }
 
 /// Whether a failure may go away by itself (connection lost, pool exhausted), as

@@ -1,14 +1,26 @@
-//! The on-screen chat's reads from the ILIAS database. Writes never happen here: they
-//! are [`Write`](crate::store::Write)s in the client's ordered queue. Statements are
-//! portable between MySQL/MariaDB and SQLite (the demo).
+//! The `osc_*` tables and the message preference in `usr_pref` (on-screen chat): the
+//! reads the chat server does, and the statements of the writes
+//! ([`Write`](super::Write)) that keep conversations, messages and activity.
+//! Statements are portable between MySQL/MariaDB and SQLite (the demo).
 
 use std::collections::HashSet;
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
-use super::model::{StoredMessage, UserId};
-use crate::store::{Store, StoreError};
+use super::{Store, StoreError};
+use crate::ids::UserId;
+
+/// An `osc_messages` row (also what a conversation's `latestMessage` shows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub id: String,
+    pub conversation_id: String,
+    pub user_id: UserId,
+    pub message: String,
+    /// Milliseconds since the epoch.
+    pub timestamp: i64,
+}
 
 /// Messages per `history` page, as in the original.
 pub const HISTORY_PAGE: i64 = 6;
@@ -165,4 +177,167 @@ pub async fn accepting_users(store: &Store) -> Result<HashSet<UserId>, StoreErro
         .map(|row| int(row, "usr_id"))
         .collect::<Result<_, _>>()
         .map_err(StoreError::query("reading message settings"))
+}
+
+pub(super) async fn insert_conversation(
+    conn: &mut AnyConnection,
+    id: &str,
+    is_group: bool,
+    participants: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO osc_conversation (id, is_group, participants) VALUES (?, ?, ?)")
+        .bind(id)
+        .bind(i64::from(is_group))
+        .bind(participants)
+        .execute(conn)
+        .await
+        .map_err(StoreError::query("storing a conversation"))?;
+    Ok(())
+}
+
+pub(super) async fn update_conversation(
+    conn: &mut AnyConnection,
+    id: &str,
+    is_group: bool,
+    participants: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE osc_conversation SET participants = ?, is_group = ? WHERE id = ?")
+        .bind(participants)
+        .bind(i64::from(is_group))
+        .bind(id)
+        .execute(conn)
+        .await
+        .map_err(StoreError::query("updating a conversation"))?;
+    Ok(())
+}
+
+pub(super) async fn insert_message(
+    conn: &mut AnyConnection,
+    id: &str,
+    conversation_id: &str,
+    user_id: i64,
+    message: &str,
+    timestamp_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO osc_messages (id, conversation_id, user_id, message, timestamp) \
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(conversation_id)
+    .bind(user_id)
+    .bind(message)
+    .bind(timestamp_ms)
+    .execute(conn)
+    .await
+    .map_err(StoreError::query("storing a conversation message"))?;
+    Ok(())
+}
+
+pub(super) async fn close_conversation(
+    conn: &mut AnyConnection,
+    conversation_id: &str,
+    user_id: i64,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE osc_activity SET is_closed = 1, timestamp = ? \
+         WHERE conversation_id = ? AND user_id = ?",
+    )
+    .bind(now_ms)
+    .bind(conversation_id)
+    .bind(user_id)
+    .execute(conn)
+    .await
+    .map_err(StoreError::query("closing a conversation"))?;
+    Ok(())
+}
+
+pub(super) async fn track_activity(
+    conn: &mut AnyConnection,
+    conversation_id: &str,
+    user_id: i64,
+    timestamp_ms: i64,
+) -> Result<(), StoreError> {
+    let existing: Option<i64> = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM osc_activity WHERE conversation_id = ? AND user_id = ?",
+    )
+    .bind(conversation_id)
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(StoreError::query("reading conversation activity"))?;
+    if existing.unwrap_or(0) == 0 {
+        sqlx::query(
+            "INSERT INTO osc_activity (conversation_id, user_id, timestamp) VALUES (?, ?, ?)",
+        )
+        .bind(conversation_id)
+        .bind(user_id)
+        .bind(timestamp_ms)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::query("storing conversation activity"))?;
+    } else if timestamp_ms > 0 {
+        sqlx::query(
+            "UPDATE osc_activity SET timestamp = ?, is_closed = 0 \
+             WHERE conversation_id = ? AND user_id = ?",
+        )
+        .bind(timestamp_ms)
+        .bind(conversation_id)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::query("updating conversation activity"))?;
+    }
+    Ok(())
+}
+
+/// What the purge deleted from the `osc_*` tables.
+pub(super) struct OscPurge {
+    pub messages: u64,
+    pub conversations: u64,
+    pub activity: u64,
+    pub conversation_ids: Vec<String>,
+}
+
+/// The last three purge steps of the original, as portable statements (`NOT EXISTS`
+/// instead of MySQL's multi-table `DELETE … LEFT JOIN`).
+pub(super) async fn purge(conn: &mut AnyConnection, bound_ms: i64) -> Result<OscPurge, StoreError> {
+    let messages = sqlx::query("DELETE FROM osc_messages WHERE timestamp < ?")
+        .bind(bound_ms)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::query("purging conversation messages"))?
+        .rows_affected();
+    let conversation_ids: Vec<String> = sqlx::query_scalar(
+        "SELECT c.id FROM osc_conversation c WHERE NOT EXISTS \
+         (SELECT 1 FROM osc_messages m WHERE m.conversation_id = c.id)",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(StoreError::query("finding conversations without messages"))?;
+    let conversations = sqlx::query(
+        "DELETE FROM osc_conversation WHERE NOT EXISTS \
+         (SELECT 1 FROM osc_messages m WHERE m.conversation_id = osc_conversation.id)",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::query("purging conversations without messages"))?
+    .rows_affected();
+    let activity = sqlx::query(
+        "DELETE FROM osc_activity WHERE NOT EXISTS \
+         (SELECT 1 FROM osc_conversation c WHERE c.id = osc_activity.conversation_id)",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::query(
+        "purging activity of vanished conversations",
+    ))?
+    .rows_affected();
+    Ok(OscPurge {
+        messages,
+        conversations,
+        activity,
+        conversation_ids,
+    })
 }

@@ -12,13 +12,15 @@ use socketioxide::SocketIo;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::AbortHandle;
 
-use crate::client::{Client, Clients};
-use crate::config::{self, ClientConfig, Protocol, ServerConfig};
-use crate::daemon::logging::Logging;
+mod clients;
+mod reload;
+
+pub use clients::{ServedClient, ServedClients};
+pub use reload::Reloader;
+
+use crate::config::{ClientConfig, ServerConfig};
 use crate::daemon::notify;
-use crate::daemon::sources::ConfigSources;
 use crate::http::{self, Dispatch, SharedTls, SocketIoPaths, dispatch::INTERNAL_SOCKET_IO_PATH};
-use crate::store::Store;
 use crate::{im, room};
 
 /// How long open connections get to finish after a stop was requested.
@@ -36,13 +38,7 @@ const SOCKET_BUFFER_PACKETS: usize = 8192;
 const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Extra HTTP routes (the demo page), built once the clients exist.
-pub type ExtraRoutes = Box<dyn FnOnce(Arc<Clients>) -> Router + Send>;
-
-/// What SIGHUP re-reads and re-applies.
-pub struct Reloader {
-    pub sources: ConfigSources,
-    pub logging: Option<Logging>,
-}
+pub type ExtraRoutes = Box<dyn FnOnce(Arc<ServedClients>) -> Router + Send>;
 
 /// Everything [`Server::run`] serves with.
 pub struct Running {
@@ -57,7 +53,7 @@ pub struct Running {
 /// A configured server, ready to serve.
 pub struct Server {
     config: ServerConfig,
-    clients: Arc<Clients>,
+    clients: Arc<ServedClients>,
     io: SocketIo,
     dispatch: Dispatch,
     paths: SocketIoPaths,
@@ -83,8 +79,9 @@ impl Server {
             // drops messages when a busy room bursts; Node's socket.io never drops.
             .max_buffer_size(SOCKET_BUFFER_PACKETS)
             .build_svc();
-        let registry = Arc::new(Clients::default());
-        let mut routes = http::backend::router(registry.clone());
+        let registry = Arc::new(ServedClients::default());
+        let features = room::backend::routes().merge(im::backend::routes());
+        let mut routes = http::backend::router(registry.clone(), features);
         if let Some(extra) = extra {
             routes = routes.merge(extra(registry.clone()));
         }
@@ -104,7 +101,7 @@ impl Server {
     }
 
     /// Every client of this server.
-    pub fn clients(&self) -> Arc<Clients> {
+    pub fn clients(&self) -> Arc<ServedClients> {
         self.clients.clone()
     }
 
@@ -115,22 +112,19 @@ impl Server {
 
     /// Registers a client's namespaces and state; `connect` also starts its database
     /// connector (at start-up that waits until the runtime serves).
-    fn add_client(&self, config: ClientConfig, connect: bool) -> Arc<Client> {
-        let client = Arc::new(Client::new(config, self.io.clone()));
-        room::attach(&self.io, client.clone());
-        im::attach(&self.io, client.clone());
-        self.clients.insert(client.clone());
+    pub(super) fn add_client(&self, config: ClientConfig, connect: bool) {
+        let served = ServedClient::attach(config, &self.io);
+        self.clients.insert(served.clone());
         if connect {
-            self.start_connector(client.clone());
+            self.start_connector(served);
         }
-        client
     }
 
-    fn start_connector(&self, client: Arc<Client>) {
+    fn start_connector(&self, served: ServedClient) {
         let changed = self.status_changed.clone();
-        let name = client.name().to_string();
+        let name = served.name().to_string();
         let task = tokio::spawn(async move {
-            connect_database(client).await;
+            served.connect_database().await;
             changed.notify_one();
         });
         let previous = self.lock_connectors().insert(name, task.abort_handle());
@@ -147,10 +141,11 @@ impl Server {
 
     /// Takes a client out of service: its browsers get `shutdown` and are
     /// disconnected, its pending writes are flushed and its open sessions ended.
-    async fn remove_client(&self, name: &str) {
-        let Some(client) = self.clients.remove(name) else {
+    pub(super) async fn remove_client(&self, name: &str) {
+        let Some(served) = self.clients.remove(name) else {
             return;
         };
+        let client = &served.client;
         if let Some(connector) = self.lock_connectors().remove(name) {
             connector.abort();
         }
@@ -168,7 +163,7 @@ impl Server {
             }
             self.io.delete_ns(namespace);
         }
-        room::stop(&client, DRAIN_TIMEOUT).await;
+        room::stop(&served.rooms, DRAIN_TIMEOUT).await;
         tracing::info!(client = name, "client removed");
     }
 
@@ -178,7 +173,7 @@ impl Server {
         let states: Vec<String> = clients
             .iter()
             .map(|c| {
-                let state = if c.store().is_some() {
+                let state = if c.client.store().is_some() {
                     "database connected"
                 } else {
                     "waiting for database"
@@ -213,7 +208,10 @@ impl Server {
         for client in self.clients.all() {
             self.start_connector(client);
         }
-        let _jobs = crate::jobs::spawn(self.clients.clone(), self.config.deletion, stop.clone());
+        let registry = self.clients.clone();
+        let chats: crate::jobs::ClientList =
+            Arc::new(move || registry.all().into_iter().map(|c| c.im).collect());
+        let _jobs = crate::jobs::spawn(chats, self.config.deletion, stop.clone());
         let mut serving = http::Serving::start(listeners, tls.clone(), self.dispatch.clone());
         // The listeners were bound before and the accept loops run: connections work.
         notify::ready(&self.status_line());
@@ -252,8 +250,8 @@ impl Server {
         wait_for_sockets_to_close(&self.io, &self.namespaces(), SHUTDOWN_NOTICE_WAIT).await;
         self.io.close().await;
         serving.drain(DRAIN_TIMEOUT).await;
-        for client in self.clients.all() {
-            room::stop(&client, DRAIN_TIMEOUT).await;
+        for served in self.clients.all() {
+            room::stop(&served.rooms, DRAIN_TIMEOUT).await;
         }
         Ok(())
     }
@@ -262,103 +260,13 @@ impl Server {
         self.clients
             .all()
             .iter()
-            .flat_map(|c| [c.config.room_namespace(), c.config.im_namespace()])
+            .flat_map(|c| {
+                [
+                    c.client.config.room_namespace(),
+                    c.client.config.im_namespace(),
+                ]
+            })
             .collect()
-    }
-
-    /// SIGHUP: re-reads server.cfg and every client config. Nothing changes unless
-    /// all of them are valid. Returns the new `STATUS=` text.
-    async fn reload(&self, reloader: &Reloader, tls: Option<&SharedTls>) -> String {
-        let loaded = config::load_server(&reloader.sources.server)
-            .map_err(|e| e.to_string())
-            .and_then(|server| {
-                let files = reloader.sources.client_files().map_err(|e| e.to_string())?;
-                let clients = config::load_clients(&files).map_err(|e| e.to_string())?;
-                Ok((server, clients))
-            });
-        let (server, clients) = match loaded {
-            Ok(loaded) => loaded,
-            Err(error) => {
-                tracing::error!("reload failed, configuration unchanged: {error}");
-                return format!("reload failed: {error}; {}", self.status_line());
-            }
-        };
-        self.warn_about_restart(&server);
-        if let Some(logging) = &reloader.logging {
-            logging.reload(server.log_level);
-        }
-        if let (Some(shared), Protocol::Https(files)) = (tls, &server.protocol) {
-            match http::tls::load(files) {
-                Ok(acceptor) => *shared.write().unwrap_or_else(|p| p.into_inner()) = acceptor,
-                Err(error) => {
-                    tracing::error!(%error, "certificates not reloaded; keeping the old ones")
-                }
-            }
-        }
-        self.apply_clients(clients).await;
-        tracing::info!("configuration reloaded");
-        format!("reloaded: {}", self.status_line())
-    }
-
-    /// Adds new clients, removes gone ones, applies changes; unchanged clients keep
-    /// their connections. A changed secret is swapped in place; a changed database or
-    /// ILIAS version rebuilds that client.
-    async fn apply_clients(&self, configs: Vec<ClientConfig>) {
-        let wanted: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
-        for client in self.clients.all() {
-            if !wanted.iter().any(|name| name == client.name()) {
-                self.remove_client(client.name()).await;
-            }
-        }
-        for config in configs {
-            let Some(current) = self.clients.get(&config.name) else {
-                tracing::info!(client = config.name, "client added");
-                self.add_client(config, true);
-                continue;
-            };
-            let same_except_auth = ClientConfig {
-                auth: current.config.auth.clone(),
-                file: current.config.file.clone(),
-                ..config.clone()
-            } == current.config;
-            if same_except_auth {
-                if current.auth() != config.auth {
-                    tracing::info!(client = config.name, "backend credentials changed");
-                    current.set_auth(config.auth);
-                }
-            } else {
-                tracing::info!(
-                    client = config.name,
-                    "database or ILIAS version changed; restarting the client"
-                );
-                self.remove_client(&config.name).await;
-                self.add_client(config, true);
-            }
-        }
-    }
-
-    /// Settings that only take effect at start-up.
-    fn warn_about_restart(&self, new: &ServerConfig) {
-        let old = &self.config;
-        let changes = [
-            ("address", old.address != new.address),
-            ("port", old.port != new.port),
-            (
-                "protocol",
-                std::mem::discriminant(&old.protocol) != std::mem::discriminant(&new.protocol),
-            ),
-            ("sub_directory", old.sub_directory != new.sub_directory),
-            (
-                "log/error_log",
-                old.log != new.log || old.error_log != new.error_log,
-            ),
-            ("deletion settings", old.deletion != new.deletion),
-        ];
-        for (key, changed) in changes {
-            if changed {
-                tracing::warn!("server.cfg: {key} changed; restart the service to apply it");
-            }
-        }
     }
 }
 
@@ -395,40 +303,4 @@ async fn say_shutdown(io: &SocketIo, namespace: &str) {
     {
         tracing::debug!(%namespace, %error, "shutdown broadcast failed");
     }
-}
-
-/// Connects a client's database (retrying until it works), detects its ILIAS
-/// generation and loads its rooms. Until then the client serves Heartbeat and sockets.
-async fn connect_database(client: Arc<Client>) {
-    let store = Store::connect_with_retry(client.name(), &client.config.database).await;
-    if client.config.ilias_version.is_none() {
-        match store.detect_generation().await {
-            Ok(generation) => {
-                tracing::info!(client = client.name(), %generation, "ILIAS generation detected");
-                client.set_detected_generation(generation);
-            }
-            Err(error) => {
-                tracing::warn!(client = client.name(), %error, "cannot detect the ILIAS generation; assuming 9")
-            }
-        }
-    }
-    if let Some(worker) = client.take_write_worker() {
-        tokio::spawn(worker.run(store.clone()));
-    }
-    client.set_store(store);
-    match room::start(&client).await {
-        Ok(count) => tracing::info!(client = client.name(), rooms = count, "chat rooms loaded"),
-        Err(error) => tracing::error!(client = client.name(), %error, "cannot load chat rooms"),
-    }
-    match im::start(&client).await {
-        Ok(count) => {
-            tracing::info!(
-                client = client.name(),
-                conversations = count,
-                "conversations loaded"
-            )
-        }
-        Err(error) => tracing::error!(client = client.name(), %error, "cannot load conversations"),
-    }
-    im::ready(&client);
 }

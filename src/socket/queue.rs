@@ -13,7 +13,7 @@ use socketioxide::extract::{Data, SocketRef};
 use socketioxide::handler::ConnectHandler;
 use tokio::sync::mpsc;
 
-use crate::event_args::EventArgs;
+use crate::socket::args::EventArgs;
 
 /// Events a single socket may have waiting; a browser that floods beyond this loses
 /// the excess (logged), the others are not affected.

@@ -1,0 +1,130 @@
+//! What the chat rooms keep in ILIAS's database, and when they read it: history
+//! entries are queued (delivery never waits for the database), an unknown room is
+//! looked up before it is refused, and start-up and shutdown end the open sessions.
+
+use std::time::Duration;
+
+use super::RoomChat;
+use super::model::RoomKey;
+use super::payload::Stored;
+use crate::clock::now_s;
+use crate::config::Generation;
+use crate::store::{Store, StoreError, Write, chatroom};
+
+/// Queues a message or notice for `chatroom_history`.
+fn persist<T: Stored>(chat: &RoomChat, key: RoomKey, payload: &T) {
+    let (message, timestamp_s) = payload.stored();
+    persist_stored(chat, key, message, timestamp_s);
+}
+
+/// Queues an entry whose stored form was already made (and checked).
+pub(super) fn persist_stored(chat: &RoomChat, key: RoomKey, message: String, timestamp_s: i64) {
+    chat.client.write(Write::History {
+        room_id: key.room_id,
+        sub_room: (chat.client.generation() == Generation::Ilias8).then_some(key.sub_room),
+        message,
+        timestamp_s,
+    });
+}
+
+/// Notices are part of the history on ILIAS 8 and 9 only.
+pub(super) fn persist_notice<T: Stored>(chat: &RoomChat, key: RoomKey, notice: &T) {
+    if chat.client.generation() < Generation::Ilias10 {
+        persist(chat, key, notice);
+    }
+}
+
+/// How long a request for an unknown room waits for a database that is still
+/// connecting (right after start-up or after a reload added the client).
+const DATABASE_WAIT: Duration = Duration::from_secs(5);
+
+/// The client's database, waiting a little for it when it is still connecting.
+async fn connected_store(chat: &RoomChat) -> Option<&Store> {
+    let deadline = tokio::time::Instant::now() + DATABASE_WAIT;
+    loop {
+        if let Some(store) = chat.client.store() {
+            return Some(store);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether the room exists, looking it up in the database when the server does not
+/// know it yet (created in ILIAS while the server was down or before it noticed).
+pub(super) async fn ensure_room(chat: &RoomChat, key: RoomKey) -> bool {
+    if chat.rooms().room(key).is_some() {
+        return true;
+    }
+    let Some(store) = connected_store(chat).await else {
+        return false;
+    };
+    let found = match key.sub_room {
+        0 => chatroom::room_exists(store, key.room_id)
+            .await
+            .map(|exists| exists.then(|| ("Main".to_string(), None))),
+        sub => chatroom::open_private_room(store, key.room_id, sub)
+            .await
+            .map(|row| row.map(|(title, owner)| (title, Some(owner.to_string())))),
+    };
+    match found {
+        Ok(Some((title, owner))) => {
+            chat.rooms().add_room(key, &title, owner);
+            tracing::info!(client = chat.name(), room = %key.socket_room(), "room found in the database");
+            true
+        }
+        Ok(None) => false,
+        Err(error) => {
+            tracing::warn!(client = chat.name(), %error, "cannot look up a room");
+            false
+        }
+    }
+}
+
+/// Start-up once the database is connected: end the sessions a previous run left
+/// open (once per client), then load every chat room as a main room titled "Main".
+pub async fn start(chat: &RoomChat) -> Result<usize, StoreError> {
+    let Some(store) = chat.client.store() else {
+        return Ok(0);
+    };
+    end_all_sessions(chat);
+    if !chat.client.writes().flush(Duration::from_secs(30)).await {
+        tracing::warn!(
+            client = chat.name(),
+            "start-up session cleanup is still pending"
+        );
+    }
+    let ids = chatroom::room_ids(store).await?;
+    let mut rooms = chat.rooms();
+    for id in &ids {
+        rooms.add_room(RoomKey::main(*id), "Main", None);
+    }
+    Ok(ids.len())
+}
+
+/// Shutdown: every pending write, then every open session ends.
+pub async fn stop(chat: &RoomChat, timeout: Duration) {
+    if chat.client.store().is_none() {
+        tracing::warn!(
+            client = chat.name(),
+            "database never connected; nothing written at shutdown"
+        );
+        return;
+    }
+    end_all_sessions(chat);
+    if !chat.client.writes().flush(timeout).await {
+        tracing::error!(
+            client = chat.name(),
+            "database writes still pending at shutdown were lost"
+        );
+    }
+}
+
+fn end_all_sessions(chat: &RoomChat) {
+    chat.client.write(Write::EndAllSessions {
+        ilias8: chat.client.generation() == Generation::Ilias8,
+        now_s: now_s(),
+    });
+}

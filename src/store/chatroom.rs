@@ -1,0 +1,234 @@
+//! The `chatroom_*` tables (repository chat rooms): what the chat server reads at
+//! start-up and when a room is unknown, and the statements of the writes
+//! ([`Write`](super::Write)) that keep history and sessions.
+
+use sqlx::{AnyConnection, Row};
+
+use super::sequence::{Sequence, next_id};
+use super::{Store, StoreError};
+
+/// Whether ILIAS has this chat room (`chatroom_settings`).
+pub async fn room_exists(store: &Store, room_id: i64) -> Result<bool, StoreError> {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM chatroom_settings WHERE room_id = ?")
+        .bind(room_id)
+        .fetch_one(store.pool())
+        .await
+        .map(|count| count > 0)
+        .map_err(StoreError::query("looking up a chat room"))
+}
+
+/// An open ILIAS 8 private room of a chat room: its title and owner.
+pub async fn open_private_room(
+    store: &Store,
+    room_id: i64,
+    proom_id: i64,
+) -> Result<Option<(String, i64)>, StoreError> {
+    sqlx::query_as::<_, (String, i64)>(
+        "SELECT title, owner FROM chatroom_prooms \
+         WHERE proom_id = ? AND parent_id = ? AND (closed = 0 OR closed IS NULL)",
+    )
+    .bind(proom_id)
+    .bind(room_id)
+    .fetch_optional(store.pool())
+    .await
+    .map_err(StoreError::query("looking up a private room"))
+}
+
+/// Every chat room ILIAS has.
+pub async fn room_ids(store: &Store) -> Result<Vec<i64>, StoreError> {
+    sqlx::query_scalar("SELECT room_id FROM chatroom_settings")
+        .fetch_all(store.pool())
+        .await
+        .map_err(StoreError::query("loading chat rooms"))
+}
+
+pub(super) async fn insert_history(
+    conn: &mut AnyConnection,
+    room_id: i64,
+    sub_room: Option<i64>,
+    message: &str,
+    timestamp_s: i64,
+) -> Result<(), StoreError> {
+    let hist_id = next_id(conn, Sequence::ChatroomHistory).await?;
+    let query = match sub_room {
+        Some(sub_room) => sqlx::query(
+            "INSERT INTO chatroom_history (hist_id, room_id, message, timestamp, sub_room) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(hist_id)
+        .bind(room_id)
+        .bind(message)
+        .bind(timestamp_s)
+        .bind(sub_room),
+        None => sqlx::query(
+            "INSERT INTO chatroom_history (hist_id, room_id, message, timestamp) VALUES (?, ?, ?, ?)",
+        )
+        .bind(hist_id)
+        .bind(room_id)
+        .bind(message)
+        .bind(timestamp_s),
+    };
+    query
+        .execute(conn)
+        .await
+        .map_err(StoreError::query("storing a chat history entry"))?;
+    Ok(())
+}
+
+/// A `chatroom_users` row.
+struct Presence {
+    room_id: i64,
+    user_id: i64,
+    userdata: String,
+    connected: i64,
+}
+
+fn presence_of(row: &sqlx::any::AnyRow) -> Result<Presence, sqlx::Error> {
+    Ok(Presence {
+        room_id: row.try_get("room_id")?,
+        user_id: row.try_get("user_id")?,
+        userdata: row.try_get("userdata")?,
+        connected: row.try_get("connected")?,
+    })
+}
+
+/// Copies each row into `chatroom_sessions` and deletes exactly the rows copied (so a
+/// row PHP writes meanwhile is kept).
+async fn move_to_sessions(
+    conn: &mut AnyConnection,
+    rows: Vec<Presence>,
+    now_s: i64,
+) -> Result<(), StoreError> {
+    for row in rows {
+        let sess_id = next_id(conn, Sequence::ChatroomSessions).await?;
+        sqlx::query(
+            "INSERT INTO chatroom_sessions (sess_id, room_id, user_id, userdata, connected, disconnected) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(sess_id)
+        .bind(row.room_id)
+        .bind(row.user_id)
+        .bind(row.userdata)
+        .bind(row.connected)
+        .bind(now_s)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::query("storing a chat session"))?;
+        sqlx::query("DELETE FROM chatroom_users WHERE room_id = ? AND user_id = ?")
+            .bind(row.room_id)
+            .bind(row.user_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::query("removing a user from a chat room"))?;
+    }
+    Ok(())
+}
+
+const PRESENCE_COLUMNS: &str = "SELECT room_id, user_id, userdata, connected FROM chatroom_users";
+
+pub(super) async fn end_all_sessions(
+    conn: &mut AnyConnection,
+    now_s: i64,
+) -> Result<(), StoreError> {
+    let rows = sqlx::query(PRESENCE_COLUMNS)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(StoreError::query("reading chat room users"))?;
+    let rows = rows
+        .iter()
+        .map(presence_of)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(StoreError::query("reading chat room users"))?;
+    let count = rows.len();
+    move_to_sessions(conn, rows, now_s).await?;
+    if count > 0 {
+        tracing::info!(sessions = count, "chat room users moved to sessions");
+    }
+    Ok(())
+}
+
+pub(super) async fn end_user_sessions(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    room_ids: &[i64],
+    now_s: i64,
+) -> Result<(), StoreError> {
+    let mut rows = Vec::new();
+    for room_id in room_ids {
+        let found = sqlx::query(
+            "SELECT room_id, user_id, userdata, connected FROM chatroom_users WHERE user_id = ? AND room_id = ?",
+        )
+        .bind(user_id)
+        .bind(*room_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(StoreError::query("reading chat room users"))?;
+        for row in &found {
+            rows.push(presence_of(row).map_err(StoreError::query("reading chat room users"))?);
+        }
+    }
+    move_to_sessions(conn, rows, now_s).await
+}
+
+pub(super) async fn end_private_sessions(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    private_rooms: &[i64],
+    emptied: &[i64],
+    now_s: i64,
+) -> Result<(), StoreError> {
+    for proom_id in private_rooms {
+        sqlx::query(
+            "UPDATE chatroom_psessions SET disconnected = ? WHERE user_id = ? AND proom_id = ? AND disconnected = 0",
+        )
+        .bind(now_s)
+        .bind(user_id)
+        .bind(*proom_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::query("ending a private room session"))?;
+    }
+    for proom_id in emptied {
+        sqlx::query("UPDATE chatroom_prooms SET closed = ? WHERE proom_id = ? AND (closed = 0 OR closed IS NULL)")
+            .bind(now_s)
+            .bind(*proom_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::query("closing a private room"))?;
+    }
+    Ok(())
+}
+
+/// ILIAS 8: no private room survives a restart of the chat server. Only open sessions
+/// and rooms are touched, so earlier disconnect and close times stay as they were.
+pub(super) async fn close_private_rooms(
+    conn: &mut AnyConnection,
+    now_s: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE chatroom_psessions SET disconnected = ? WHERE disconnected = 0")
+        .bind(now_s)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::query("ending private room sessions"))?;
+    sqlx::query("UPDATE chatroom_prooms SET closed = ? WHERE closed = 0 OR closed IS NULL")
+        .bind(now_s)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::query("closing private rooms"))?;
+    Ok(())
+}
+
+/// The first purge step: chat-room history older than the bound (seconds).
+pub(super) async fn purge_history(
+    conn: &mut AnyConnection,
+    bound_s: i64,
+) -> Result<u64, StoreError> {
+    Ok(
+        sqlx::query("DELETE FROM chatroom_history WHERE timestamp < ?")
+            .bind(bound_s)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::query("purging chat room history"))?
+            .rows_affected(),
+    )
+}
