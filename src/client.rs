@@ -7,6 +7,7 @@
 
 use std::sync::{Mutex, MutexGuard, OnceLock, RwLock};
 
+use serde::Serialize;
 use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
@@ -122,5 +123,23 @@ impl Client {
     /// The connected socket with this id in one of this client's namespaces.
     pub fn socket(&self, namespace: &str, sid: Sid) -> Option<SocketRef> {
         self.io.of(namespace).and_then(|ns| ns.get_socket(sid))
+    }
+
+    /// Sends one event to the given sockets of a namespace (a user's tabs). A failed
+    /// emit concerns one browser only: it is logged, never passed on.
+    pub fn emit_to<T: Serialize + ?Sized>(
+        &self,
+        namespace: &str,
+        sids: &[Sid],
+        event: &str,
+        payload: &T,
+    ) {
+        for sid in sids {
+            if let Some(socket) = self.socket(namespace, *sid)
+                && let Err(error) = socket.emit(event, payload)
+            {
+                tracing::debug!(client = self.name(), %namespace, event, %sid, %error, "emit failed");
+            }
+        }
     }
 }

@@ -1,5 +1,4 @@
-//! The way out of the on-screen chat namespace: to given sockets (a user's tabs). A
-//! failed emit concerns one browser only: it is logged, never passed on.
+//! The way out of the on-screen chat namespace: to given sockets (a user's tabs).
 
 use serde::Serialize;
 use socketioxide::socket::Sid;
@@ -13,11 +12,6 @@ pub(super) fn to_sockets<T: Serialize + ?Sized>(
     event: &str,
     payload: &T,
 ) {
-    for sid in sids {
-        if let Some(socket) = chat.socket(*sid)
-            && let Err(error) = socket.emit(event, payload)
-        {
-            tracing::debug!(client = chat.name(), event, %error, "emit failed");
-        }
-    }
+    let namespace = chat.client.config.im_namespace();
+    chat.client.emit_to(&namespace, sids, event, payload);
 }

@@ -1,7 +1,6 @@
-//! The on-screen chat namespace on a socket: each socket's events are parsed into
-//! [`ImEvent`]s and handled one at a time in arrival order (two messages sent back to
-//! back are stored and delivered in that order), ending with the disconnect. A refused
-//! event is logged here, once, and changes nothing.
+//! The on-screen chat namespace on a socket: each event is parsed into an [`ImEvent`]
+//! and handed to the handler of its feature, in arrival order (two messages sent back
+//! to back are stored and delivered in that order); the disconnect forgets the socket.
 //!
 //! Unlike the original, a socket may only act for the user it logged in as: events
 //! whose `userId` argument names someone else are refused (`login` itself has to be
@@ -15,62 +14,66 @@ use socketioxide::extract::SocketRef;
 use super::events::{ImEvent, NAMES};
 use super::{OnScreenChat, activity, conversation, history, login, message, typing};
 use crate::socket::args::EventArgs;
-use crate::socket::queue::{Inbound, attach_namespace};
-use crate::socket::{Refused, log_refusal};
+use crate::socket::{Namespace, Refused};
 
 /// Registers the on-screen chat namespace of a client.
 pub fn attach(io: &SocketIo, chat: Arc<OnScreenChat>) {
-    let namespace = chat.client.config.im_namespace();
-    attach_namespace(io, namespace, NAMES, move |socket, inbound| {
-        let chat = chat.clone();
-        async move {
-            match inbound {
-                Inbound::Event { name, args } => {
-                    if let Err(refused) = dispatch(&chat, &socket, name, &args).await {
-                        log_refusal(chat.name(), socket.id, name, &refused);
-                    }
-                }
-                Inbound::Disconnect => {
-                    let user = chat.im().socket_closed(socket.id);
-                    tracing::debug!(client = chat.name(), sid = %socket.id, ?user, "on-screen chat socket disconnected");
-                }
-            }
-        }
-    });
+    crate::socket::attach(io, chat);
 }
 
-async fn dispatch(
-    chat: &OnScreenChat,
-    socket: &SocketRef,
-    name: &str,
-    args: &EventArgs,
-) -> Result<(), Refused> {
-    match ImEvent::parse(name, args)? {
-        ImEvent::Login { user, name } => login::login(chat, socket, user, name).await,
-        ImEvent::Conversations => login::conversations(chat, socket).await,
-        ImEvent::Conversation(requested) => conversation::open(chat, socket, &requested).await,
-        ImEvent::AddUser(change) => conversation::add_user(chat, socket, change).await,
-        ImEvent::RemoveUser(change) => conversation::remove_user(chat, socket, change),
-        ImEvent::Message {
-            conversation,
-            user,
-            text,
-        } => message::send(chat, socket, conversation, user, text),
-        ImEvent::History {
-            conversation,
-            before,
-            reverse,
-        } => history::page(chat, socket, conversation, before, reverse).await,
-        ImEvent::Activity {
-            conversation,
-            user,
-            timestamp_ms,
-        } => activity::track(chat, socket, conversation, user, timestamp_ms),
-        ImEvent::Close { conversation, user } => activity::close(chat, socket, conversation, user),
-        ImEvent::Typing {
-            conversation,
-            user,
-            event,
-        } => typing::typing(chat, socket, &conversation, user, event),
+impl Namespace for OnScreenChat {
+    const EVENTS: &'static [&'static str] = NAMES;
+
+    fn path(&self) -> String {
+        self.client.config.im_namespace()
+    }
+
+    fn client_name(&self) -> &str {
+        self.name()
+    }
+
+    async fn handle(
+        chat: &Arc<Self>,
+        socket: &SocketRef,
+        name: &'static str,
+        args: &EventArgs,
+    ) -> Result<(), Refused> {
+        match ImEvent::parse(name, args)? {
+            ImEvent::Login { user, name } => login::login(chat, socket, user, name).await,
+            ImEvent::Conversations => login::conversations(chat, socket).await,
+            ImEvent::Conversation(requested) => {
+                conversation::open(chat, socket, &requested).await
+            }
+            ImEvent::AddUser(change) => conversation::add_user(chat, socket, change).await,
+            ImEvent::RemoveUser(change) => conversation::remove_user(chat, socket, change),
+            ImEvent::Message {
+                conversation,
+                user,
+                text,
+            } => message::send(chat, socket, conversation, user, text),
+            ImEvent::History {
+                conversation,
+                before,
+                reverse,
+            } => history::page(chat, socket, conversation, before, reverse).await,
+            ImEvent::Activity {
+                conversation,
+                user,
+                timestamp_ms,
+            } => activity::track(chat, socket, conversation, user, timestamp_ms),
+            ImEvent::Close { conversation, user } => {
+                activity::close(chat, socket, conversation, user)
+            }
+            ImEvent::Typing {
+                conversation,
+                user,
+                event,
+            } => typing::typing(chat, socket, &conversation, user, event),
+        }
+    }
+
+    fn disconnected(chat: &Arc<Self>, socket: &SocketRef) {
+        let user = chat.im().socket_closed(socket.id);
+        tracing::debug!(client = chat.name(), sid = %socket.id, ?user, "on-screen chat socket disconnected");
     }
 }

@@ -31,13 +31,8 @@ pub(super) fn to_sockets<T: Serialize + ?Sized>(
     event: &str,
     payload: &T,
 ) {
-    for sid in sids {
-        if let Some(socket) = chat.socket(*sid)
-            && let Err(error) = socket.emit(event, payload)
-        {
-            tracing::warn!(client = chat.name(), event, %sid, %error, "emit failed");
-        }
-    }
+    let namespace = chat.client.config.room_namespace();
+    chat.client.emit_to(&namespace, sids, event, payload);
 }
 
 /// Makes the given sockets leave a server room.

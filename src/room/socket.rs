@@ -1,6 +1,5 @@
-//! The chat-room namespace on a socket: each socket's events are parsed into
-//! [`RoomEvent`]s and handled one at a time, in the order the browser sent them, ending
-//! with the disconnect. A refused event is logged here, once, and changes nothing.
+//! The chat-room namespace on a socket: each event is parsed into a [`RoomEvent`] and
+//! handed to the handler of its feature; the disconnect starts the grace period.
 
 use std::sync::Arc;
 
@@ -9,37 +8,40 @@ use socketioxide::extract::SocketRef;
 
 use super::events::{NAMES, RoomEvent};
 use super::{RoomChat, enter, grace, message, typing};
-use crate::socket::queue::{Inbound, attach_namespace};
-use crate::socket::{Refused, log_refusal};
+use crate::socket::args::EventArgs;
+use crate::socket::{Namespace, Refused};
 
 /// Registers the chat-room namespace of a client.
 pub fn attach(io: &SocketIo, chat: Arc<RoomChat>) {
-    let namespace = chat.client.config.room_namespace();
-    attach_namespace(io, namespace, NAMES, move |socket, inbound| {
-        let chat = chat.clone();
-        async move {
-            match inbound {
-                Inbound::Event { name, args } => {
-                    if let Err(refused) = dispatch(&chat, &socket, name, &args).await {
-                        log_refusal(chat.name(), socket.id, name, &refused);
-                    }
-                }
-                Inbound::Disconnect => grace::socket_closed(&chat, &socket),
-            }
-        }
-    });
+    crate::socket::attach(io, chat);
 }
 
-async fn dispatch(
-    chat: &Arc<RoomChat>,
-    socket: &SocketRef,
-    name: &str,
-    args: &crate::socket::args::EventArgs,
-) -> Result<(), Refused> {
-    match RoomEvent::parse(name, args, chat.client.generation())? {
-        RoomEvent::Login(login) => enter::login(chat, socket, login),
-        RoomEvent::EnterRoom(key) => enter::enter_room(chat, socket, key).await,
-        RoomEvent::Message(outgoing) => message::send(chat, socket, outgoing).await,
-        RoomEvent::Typing { key, typing } => typing::typing(chat, socket, key, typing),
+impl Namespace for RoomChat {
+    const EVENTS: &'static [&'static str] = NAMES;
+
+    fn path(&self) -> String {
+        self.client.config.room_namespace()
+    }
+
+    fn client_name(&self) -> &str {
+        self.name()
+    }
+
+    async fn handle(
+        chat: &Arc<Self>,
+        socket: &SocketRef,
+        name: &'static str,
+        args: &EventArgs,
+    ) -> Result<(), Refused> {
+        match RoomEvent::parse(name, args, chat.client.generation())? {
+            RoomEvent::Login(login) => enter::login(chat, socket, login),
+            RoomEvent::EnterRoom(key) => enter::enter_room(chat, socket, key).await,
+            RoomEvent::Message(outgoing) => message::send(chat, socket, outgoing).await,
+            RoomEvent::Typing { key, typing } => typing::typing(chat, socket, key, typing),
+        }
+    }
+
+    fn disconnected(chat: &Arc<Self>, socket: &SocketRef) {
+        grace::socket_closed(chat, socket);
     }
 }

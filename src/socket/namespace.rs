@@ -1,0 +1,56 @@
+//! One feature served on a socket.io namespace (chat rooms on `/<name>`, on-screen
+//! chat on `/<name>-im`). Both are attached the same way: each socket's events go
+//! through the in-order queue to the feature's handler, a refusal is logged here,
+//! once, and the disconnect comes last.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use socketioxide::SocketIo;
+use socketioxide::extract::SocketRef;
+
+use super::args::EventArgs;
+use super::queue::{Inbound, attach_namespace};
+use super::{Refused, log_refusal};
+
+/// A feature that serves one namespace of a client.
+pub trait Namespace: Send + Sync + 'static {
+    /// The event names it listens for.
+    const EVENTS: &'static [&'static str];
+
+    /// The namespace path.
+    fn path(&self) -> String;
+
+    /// The instance name of the client, for logs.
+    fn client_name(&self) -> &str;
+
+    /// Handles one event of a socket (parse, handler, model, emit/store).
+    fn handle<'a>(
+        chat: &'a Arc<Self>,
+        socket: &'a SocketRef,
+        name: &'static str,
+        args: &'a EventArgs,
+    ) -> impl Future<Output = Result<(), Refused>> + Send + 'a;
+
+    /// The socket closed; nothing follows.
+    fn disconnected(chat: &Arc<Self>, socket: &SocketRef);
+}
+
+/// Registers the namespace of a feature: each socket's events are handled one at a
+/// time, in the order the browser sent them, ending with the disconnect.
+pub fn attach<N: Namespace>(io: &SocketIo, chat: Arc<N>) {
+    let path = chat.path();
+    attach_namespace(io, path, N::EVENTS, move |socket, inbound| {
+        let chat = chat.clone();
+        async move {
+            match inbound {
+                Inbound::Event { name, args } => {
+                    if let Err(refused) = N::handle(&chat, &socket, name, &args).await {
+                        log_refusal(chat.client_name(), socket.id, name, &refused);
+                    }
+                }
+                Inbound::Disconnect => N::disconnected(&chat, &socket),
+            }
+        }
+    });
+}
