@@ -20,11 +20,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::systemd::{
-    JOURNALD, ScratchUser, binary, eventually, expect_http_200, get, read_lines, require_root,
-    require_tool, run_tool, scratch_user_if_root, user_args, v4,
+use common::systemd::JOURNALD;
+use common::{
+    Daemon, Schema, ScratchUser, TempDir, TestDb, binary, client_cfg, eventually, expect_http_200,
+    free_port, get, read_lines, require_root, require_tool, run_tool, scratch_user_if_root,
+    server_cfg, user_args, v4, write_json,
 };
-use common::{Daemon, Schema, TempDir, TestDb, client_cfg, free_port, server_cfg, write_json};
 use nix::sys::signal::Signal;
 use serde_json::{Map, Value, json};
 

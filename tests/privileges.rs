@@ -10,11 +10,12 @@ use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::systemd::{
-    NotifySocket, ProcIds, ScratchUser, binary, expect_http_200, get, proc_ids, read_lines,
-    require_root, require_tool, v4, wait_http_200,
+use common::systemd::{NotifySocket, wait_activator_listening};
+use common::{
+    Daemon, ProcIds, Schema, ScratchUser, TempDir, TestDb, binary, client_cfg, eventually,
+    expect_http_200, free_port, get, proc_ids, read_lines, require_root, require_tool, server_cfg,
+    v4, wait_http_200, write_json,
 };
-use common::{Daemon, Schema, TempDir, TestDb, client_cfg, free_port, server_cfg, write_json};
 use serde_json::{Value, json};
 
 const START: Duration = Duration::from_secs(30);
@@ -133,7 +134,7 @@ async fn root_start_switches_to_the_user_and_keeps_writing_the_log_opened_as_roo
     .await
     .unwrap();
     assert_eq!(r.body, r#"{"status":200}"#, "Connect after the drop");
-    let grew = common::systemd::eventually(Duration::from_secs(5), || {
+    let grew = eventually(Duration::from_secs(5), || {
         let l = read_lines(&log);
         l.len() > before && l[before..].iter().any(|x| x.contains("4242"))
     })
@@ -177,7 +178,7 @@ async fn socket_activated_root_start_switches_to_the_user_too() {
         c.display().to_string(),
     ];
     let d = Daemon::spawn("ilias-chat", &activate, &args, &[], dir.path());
-    common::systemd::wait_activator_listening(&d, 1).await;
+    wait_activator_listening(&d, 1).await;
     // The first connection makes systemd-socket-activate exec the daemon.
     expect_http_200(
         v4(sock_port),

@@ -18,11 +18,12 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::systemd::{
-    NotifySocket, Polling, ScratchUser, binary, get, monotonic_usec_now, nothing_listens,
-    require_tool, scratch_user_if_root, user_args, v4, v6, wait_activator_listening,
+use common::systemd::{Datagram, NotifySocket, monotonic_usec_now, wait_activator_listening};
+use common::{
+    Daemon, Polling, Schema, ScratchUser, TempDir, TestDb, binary, client_cfg, expect_http_200,
+    free_port, get, http_at, nothing_listens, require_tool, scratch_user_if_root, server_cfg,
+    unreachable_client, user_args, v4, v6, write_json,
 };
-use common::{Daemon, Schema, TempDir, TestDb, client_cfg, free_port, server_cfg, write_json};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
@@ -82,16 +83,6 @@ fn spawn_daemon(
     )
 }
 
-/// A client.cfg whose database never answers (a free port on loopback).
-fn unreachable_client(name: &str, key: &str, secret: &str) -> Value {
-    json!({
-        "name": name,
-        "auth": {"key": key, "secret": secret},
-        "database": {"type": "mysql", "host": "127.0.0.1", "port": free_port(),
-                     "name": "ilias", "user": "ilias", "pass": "x"},
-    })
-}
-
 async fn expect_connect_ok(
     addr: std::net::SocketAddr,
     client: &str,
@@ -113,7 +104,7 @@ async fn expect_connect_ok(
 }
 
 async fn expect_heartbeat(addr: std::net::SocketAddr, d: &Daemon) {
-    let r = common::systemd::http_at(
+    let r = http_at(
         addr,
         "GET",
         "/backend/Heartbeat/onscreen",
@@ -329,7 +320,7 @@ async fn notify_ready_status_connections_and_watchdog() {
     }
 
     // STATUS: both clients with their database state and the connection count.
-    let wanted = |m: &common::systemd::Datagram| {
+    let wanted = |m: &Datagram| {
         m.get("STATUS").is_some_and(|s| {
             s.contains("2 clients")
                 && client_state(s, "onscreen").is_some_and(db_connected)
@@ -592,7 +583,7 @@ async fn start_with_client_arg(
     args.push(server.display().to_string());
     args.push(client_arg);
     let d = Daemon::spawn("ilias-chat", &binary(), &args, &[], dir.path());
-    common::systemd::expect_http_200(
+    expect_http_200(
         v4(port),
         "/backend/Heartbeat/alpha",
         START,
