@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use common::systemd::{Datagram, NotifySocket, monotonic_usec_now, wait_activator_listening};
 use common::{
-    Daemon, Polling, Schema, ScratchUser, TempDir, TestDb, binary, client_cfg, expect_http_200,
-    free_port, get, http_at, nothing_listens, require_tool, scratch_user_if_root, server_cfg,
-    unreachable_client, user_args, v4, v6, write_json,
+    Daemon, DaemonSetup, Polling, Schema, TempDir, TestDb, client_cfg, expect_http_200, free_port,
+    get, http_at, nothing_listens, require_tool, scratch_user_if_root, unreachable_client, v4, v6,
+    write_json,
 };
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
@@ -38,49 +38,6 @@ fn another_free_port(other: u16) -> u16 {
             return p;
         }
     }
-}
-
-/// Writes server.cfg (port `port`) and one `client<i>.cfg` per client into `dir`.
-fn write_configs(dir: &TempDir, port: u16, clients: &[Value]) -> (PathBuf, Vec<PathBuf>) {
-    let server = dir.join("server.cfg");
-    write_json(&server, &server_cfg(port));
-    let paths = clients
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let p = dir.join(format!("client{i}.cfg"));
-            write_json(&p, c);
-            p
-        })
-        .collect();
-    (server, paths)
-}
-
-fn daemon_args(
-    user: &Option<ScratchUser>,
-    server: &std::path::Path,
-    clients: &[PathBuf],
-) -> Vec<String> {
-    let mut args = user_args(user);
-    args.push(server.display().to_string());
-    args.extend(clients.iter().map(|p| p.display().to_string()));
-    args
-}
-
-/// Starts the daemon with the configs `server` and `clients` and `env` in `dir`.
-fn spawn_daemon(
-    dir: &TempDir,
-    user: &Option<ScratchUser>,
-    (server, clients): (&std::path::Path, &[PathBuf]),
-    env: &[(String, String)],
-) -> Daemon {
-    Daemon::spawn(
-        "ilias-chat",
-        &binary(),
-        &daemon_args(user, server, clients),
-        env,
-        dir.path(),
-    )
 }
 
 async fn expect_connect_ok(
@@ -140,21 +97,20 @@ async fn socket_activation_serves_the_passed_socket_and_does_not_bind_server_cfg
     let db = TestDb::create(Schema::Ilias9).await;
     let sock_port = free_port();
     let cfg_port = another_free_port(sock_port);
-    let (server, clients) = write_configs(
-        &dir,
-        cfg_port,
-        &[client_cfg("onscreen", "key1", "secret1", &db)],
-    );
     let notify = NotifySocket::bind(dir.path());
-    let mut args = vec![
-        "-l".to_string(),
-        format!("127.0.0.1:{sock_port}"),
-        "-E".into(),
-        format!("NOTIFY_SOCKET={}", notify.path().display()),
-        binary().display().to_string(),
-    ];
-    args.extend(daemon_args(&user, &server, &clients));
-    let d = Daemon::spawn("ilias-chat", &activate, &args, &[], dir.path());
+    let d = DaemonSetup::new(&dir)
+        .server_key("port", json!(cfg_port))
+        .client(client_cfg("onscreen", "key1", "secret1", &db))
+        .scratch_user(&user)
+        .spawn_via(
+            &activate,
+            &[
+                "-l".to_string(),
+                format!("127.0.0.1:{sock_port}"),
+                "-E".into(),
+                format!("NOTIFY_SOCKET={}", notify.path().display()),
+            ],
+        );
     wait_activator_listening(&d, 1).await;
 
     // systemd-socket-activate exec's the daemon on the first connection, which the
@@ -200,20 +156,19 @@ async fn socket_activation_with_several_sockets_including_ipv6() {
         l.local_addr().unwrap().port()
     };
     let cfg_port = another_free_port(p4);
-    let (server, clients) = write_configs(
-        &dir,
-        cfg_port,
-        &[client_cfg("onscreen", "key1", "secret1", &db)],
-    );
-    let mut args = vec![
-        "-l".to_string(),
-        format!("127.0.0.1:{p4}"),
-        "-l".into(),
-        format!("[::1]:{p6}"),
-        binary().display().to_string(),
-    ];
-    args.extend(daemon_args(&user, &server, &clients));
-    let d = Daemon::spawn("ilias-chat", &activate, &args, &[], dir.path());
+    let d = DaemonSetup::new(&dir)
+        .server_key("port", json!(cfg_port))
+        .client(client_cfg("onscreen", "key1", "secret1", &db))
+        .scratch_user(&user)
+        .spawn_via(
+            &activate,
+            &[
+                "-l".to_string(),
+                format!("127.0.0.1:{p4}"),
+                "-l".into(),
+                format!("[::1]:{p6}"),
+            ],
+        );
     wait_activator_listening(&d, 2).await;
 
     // The first connection (on the IPv6 socket) starts the daemon.
@@ -277,18 +232,16 @@ async fn notify_ready_status_connections_and_watchdog() {
     let user = scratch_user_if_root();
     let dir = TempDir::new("notify");
     let db = TestDb::create(Schema::Ilias9).await;
-    let port = free_port();
-    let (server, clients) = write_configs(
-        &dir,
-        port,
-        &[
-            client_cfg("onscreen", "key1", "secret1", &db),
-            unreachable_client("other", "key2", "secret2"),
-        ],
-    );
+    let setup = DaemonSetup::new(&dir)
+        .client(client_cfg("onscreen", "key1", "secret1", &db))
+        .client(unreachable_client("other", "key2", "secret2"))
+        .scratch_user(&user);
+    let port = setup.port();
     let notify = NotifySocket::bind(dir.path());
-    let env = [notify.env(), ("WATCHDOG_USEC".into(), "1000000".into())];
-    let d = spawn_daemon(&dir, &user, (&server, &clients), &env);
+    let d = setup
+        .env(notify.env())
+        .env(("WATCHDOG_USEC".into(), "1000000".into()))
+        .spawn();
 
     let (_, ready) = notify
         .expect(0, START, &d, &format!("no READY=1 within {START:?}"), |m| {
@@ -428,14 +381,13 @@ async fn sighup_notifies_reloading_then_ready_also_when_a_config_is_broken() {
     let user = scratch_user_if_root();
     let dir = TempDir::new("hup");
     let db = TestDb::create(Schema::Ilias9).await;
-    let port = free_port();
-    let (server, clients) = write_configs(
-        &dir,
-        port,
-        &[client_cfg("onscreen", "key1", "secret1", &db)],
-    );
+    let setup = DaemonSetup::new(&dir)
+        .client(client_cfg("onscreen", "key1", "secret1", &db))
+        .scratch_user(&user);
+    let port = setup.port();
     let notify = NotifySocket::bind(dir.path());
-    let d = spawn_daemon(&dir, &user, (&server, &clients), &[notify.env()]);
+    let setup = setup.env(notify.env());
+    let d = setup.spawn();
     notify
         .expect(0, START, &d, "no READY=1", |m| m.has("READY", "1"))
         .await;
@@ -478,7 +430,11 @@ async fn sighup_notifies_reloading_then_ready_also_when_a_config_is_broken() {
 
     // A broken client.cfg: RELOADING, then READY with "reload failed" naming the file;
     // the old configuration keeps working.
-    std::fs::write(&clients[0], "{ \"name\": \"onscreen\", \"auth\": ").unwrap();
+    std::fs::write(
+        setup.client_cfg_path(0),
+        "{ \"name\": \"onscreen\", \"auth\": ",
+    )
+    .unwrap();
     let from = notify.len().max(ready_i + 1);
     d.signal(Signal::SIGHUP);
     let (ri, _) = notify
@@ -514,14 +470,12 @@ async fn sigterm_notifies_stopping_and_exits_zero() {
     let user = scratch_user_if_root();
     let dir = TempDir::new("term");
     let db = TestDb::create(Schema::Ilias9).await;
-    let port = free_port();
-    let (server, clients) = write_configs(
-        &dir,
-        port,
-        &[client_cfg("onscreen", "key1", "secret1", &db)],
-    );
+    let setup = DaemonSetup::new(&dir)
+        .client(client_cfg("onscreen", "key1", "secret1", &db))
+        .scratch_user(&user);
+    let port = setup.port();
     let notify = NotifySocket::bind(dir.path());
-    let mut d = spawn_daemon(&dir, &user, (&server, &clients), &[notify.env()]);
+    let mut d = setup.env(notify.env()).spawn();
     let (ri, _) = notify
         .expect(0, START, &d, "no READY=1", |m| m.has("READY", "1"))
         .await;
@@ -571,18 +525,10 @@ fn clients_dir(dir: &TempDir, db: &TestDb) -> PathBuf {
     clients
 }
 
-async fn start_with_client_arg(
-    dir: &TempDir,
-    user: &Option<ScratchUser>,
-    client_arg: String,
-) -> (Daemon, u16) {
-    let port = free_port();
-    let server = dir.join("server.cfg");
-    write_json(&server, &server_cfg(port));
-    let mut args = user_args(user);
-    args.push(server.display().to_string());
-    args.push(client_arg);
-    let d = Daemon::spawn("ilias-chat", &binary(), &args, &[], dir.path());
+/// Starts the daemon with `setup` and waits for client alpha's Heartbeat.
+async fn start_alpha(setup: DaemonSetup<'_>) -> (Daemon, u16) {
+    let port = setup.port();
+    let d = setup.spawn();
     expect_http_200(
         v4(port),
         "/backend/Heartbeat/alpha",
@@ -618,7 +564,12 @@ async fn a_directory_argument_loads_every_cfg_file_in_it() {
     let dir = TempDir::new("cfgdir");
     let db = TestDb::create(Schema::Ilias9).await;
     let clients = clients_dir(&dir, &db);
-    let (d, port) = start_with_client_arg(&dir, &user, clients.display().to_string()).await;
+    let (d, port) = start_alpha(
+        DaemonSetup::new(&dir)
+            .scratch_user(&user)
+            .client_arg(clients.display().to_string()),
+    )
+    .await;
     expect_connect_ok(v4(port), "alpha", ("ka", "sa"), &d).await;
     expect_connect_ok(v4(port), "beta", ("kb", "sb"), &d).await;
     expect_denied(port, "gamma", ("ka", "sa"), &d).await;
@@ -634,7 +585,7 @@ async fn a_glob_argument_is_expanded_by_the_daemon() {
     let clients = clients_dir(&dir, &db);
     // Passed literally (no shell), as systemd passes ExecStart= arguments.
     let glob = format!("{}/*.cfg", clients.display());
-    let (d, port) = start_with_client_arg(&dir, &user, glob).await;
+    let (d, port) = start_alpha(DaemonSetup::new(&dir).scratch_user(&user).client_arg(glob)).await;
     expect_connect_ok(v4(port), "alpha", ("ka", "sa"), &d).await;
     expect_connect_ok(v4(port), "beta", ("kb", "sb"), &d).await;
     expect_denied(port, "gamma", ("ka", "sa"), &d).await;

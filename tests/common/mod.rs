@@ -53,4 +53,4 @@ pub use process::{Daemon, SYSTEMD_ENV, binary, eventually, free_port};
 pub use server::TestServer;
 pub use setup::DaemonSetup;
 pub use tools::{is_root, require_root, require_tool, run_tool};
-pub use users::{ProcIds, ScratchUser, proc_ids, scratch_user_if_root, user_args};
+pub use users::{ProcIds, ScratchUser, proc_ids, scratch_user_if_root};

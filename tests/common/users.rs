@@ -113,13 +113,6 @@ pub fn scratch_user_if_root() -> Option<ScratchUser> {
     is_root().then(ScratchUser::create)
 }
 
-/// `--user NAME` for [`scratch_user_if_root`]'s result.
-pub fn user_args(user: &Option<ScratchUser>) -> Vec<String> {
-    user.as_ref()
-        .map(|u| vec!["--user".into(), u.name.clone()])
-        .unwrap_or_default()
-}
-
 /// `Uid:`/`Gid:` (four ids each) and `Groups:` of `/proc/<pid>/status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcIds {
