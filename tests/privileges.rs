@@ -9,7 +9,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::time::Duration;
 
-use common::systemd::{NotifySocket, wait_activator_listening};
+use common::systemd::{NotifySocket, spawn_socket_activated};
 use common::{
     Daemon, DaemonSetup, ProcIds, Schema, ScratchUser, TempDir, TestDb, client_cfg, eventually,
     expect_http_200, free_port, get, proc_ids, read_lines, require_root, require_tool,
@@ -138,19 +138,15 @@ async fn socket_activated_root_start_switches_to_the_user_too() {
     let db = TestDb::create(Schema::Ilias9).await;
     let sock_port = free_port();
     let notify = NotifySocket::bind(dir.path());
-    let d = DaemonSetup::new(&dir)
-        .client(client_cfg("onscreen", "k1", "s1", &db))
-        .user(&user.name)
-        .spawn_via(
-            &activate,
-            &[
-                "-l".to_string(),
-                format!("127.0.0.1:{sock_port}"),
-                "-E".into(),
-                format!("NOTIFY_SOCKET={}", notify.path().display()),
-            ],
-        );
-    wait_activator_listening(&d, 1).await;
+    let d = spawn_socket_activated(
+        &DaemonSetup::new(&dir)
+            .client(client_cfg("onscreen", "k1", "s1", &db))
+            .user(&user.name),
+        &activate,
+        &[v4(sock_port)],
+        Some(&notify),
+    )
+    .await;
     // The first connection makes systemd-socket-activate exec the daemon.
     expect_http_200(
         v4(sock_port),

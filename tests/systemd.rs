@@ -18,11 +18,11 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::systemd::{Datagram, NotifySocket, monotonic_usec_now, wait_activator_listening};
+use common::systemd::{Datagram, NotifySocket, monotonic_usec_now, spawn_socket_activated};
 use common::{
-    Daemon, DaemonSetup, Polling, Schema, TempDir, TestDb, client_cfg, expect_http_200, free_port,
-    get, http_at, nothing_listens, require_tool, scratch_user_if_root, unreachable_client, v4, v6,
-    write_json,
+    Daemon, DaemonSetup, Polling, Schema, ScratchUser, TempDir, TestDb, client_cfg,
+    expect_http_200, free_port, get, http_at, nothing_listens, require_tool, scratch_user_if_root,
+    unreachable_client, v4, v6, write_json,
 };
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
@@ -38,6 +38,24 @@ fn another_free_port(other: u16) -> u16 {
             return p;
         }
     }
+}
+
+/// Client `onscreen` (key1/secret1) on `db`; `--user` the scratch user when root.
+fn onscreen<'a>(dir: &'a TempDir, db: &TestDb, user: &Option<ScratchUser>) -> DaemonSetup<'a> {
+    DaemonSetup::new(dir)
+        .client(client_cfg("onscreen", "key1", "secret1", db))
+        .scratch_user(user)
+}
+
+/// Starts the daemon of `setup` with a `NOTIFY_SOCKET` in its directory and waits for
+/// READY=1; returns the daemon, the socket and the index of READY=1.
+async fn start_until_ready(setup: DaemonSetup<'_>) -> (Daemon, NotifySocket, usize) {
+    let notify = NotifySocket::bind(setup.dir().path());
+    let d = setup.env(notify.env()).spawn();
+    let (ri, _) = notify
+        .expect(0, START, &d, "no READY=1", |m| m.has("READY", "1"))
+        .await;
+    (d, notify, ri)
 }
 
 async fn expect_connect_ok(
@@ -98,20 +116,13 @@ async fn socket_activation_serves_the_passed_socket_and_does_not_bind_server_cfg
     let sock_port = free_port();
     let cfg_port = another_free_port(sock_port);
     let notify = NotifySocket::bind(dir.path());
-    let d = DaemonSetup::new(&dir)
-        .server_key("port", json!(cfg_port))
-        .client(client_cfg("onscreen", "key1", "secret1", &db))
-        .scratch_user(&user)
-        .spawn_via(
-            &activate,
-            &[
-                "-l".to_string(),
-                format!("127.0.0.1:{sock_port}"),
-                "-E".into(),
-                format!("NOTIFY_SOCKET={}", notify.path().display()),
-            ],
-        );
-    wait_activator_listening(&d, 1).await;
+    let d = spawn_socket_activated(
+        &onscreen(&dir, &db, &user).server_key("port", json!(cfg_port)),
+        &activate,
+        &[v4(sock_port)],
+        Some(&notify),
+    )
+    .await;
 
     // systemd-socket-activate exec's the daemon on the first connection, which the
     // daemon must then serve.
@@ -156,20 +167,13 @@ async fn socket_activation_with_several_sockets_including_ipv6() {
         l.local_addr().unwrap().port()
     };
     let cfg_port = another_free_port(p4);
-    let d = DaemonSetup::new(&dir)
-        .server_key("port", json!(cfg_port))
-        .client(client_cfg("onscreen", "key1", "secret1", &db))
-        .scratch_user(&user)
-        .spawn_via(
-            &activate,
-            &[
-                "-l".to_string(),
-                format!("127.0.0.1:{p4}"),
-                "-l".into(),
-                format!("[::1]:{p6}"),
-            ],
-        );
-    wait_activator_listening(&d, 2).await;
+    let d = spawn_socket_activated(
+        &onscreen(&dir, &db, &user).server_key("port", json!(cfg_port)),
+        &activate,
+        &[v4(p4), v6(p6)],
+        None,
+    )
+    .await;
 
     // The first connection (on the IPv6 socket) starts the daemon.
     expect_heartbeat(v6(p6), &d).await;
@@ -232,10 +236,7 @@ async fn notify_ready_status_connections_and_watchdog() {
     let user = scratch_user_if_root();
     let dir = TempDir::new("notify");
     let db = TestDb::create(Schema::Ilias9).await;
-    let setup = DaemonSetup::new(&dir)
-        .client(client_cfg("onscreen", "key1", "secret1", &db))
-        .client(unreachable_client("other", "key2", "secret2"))
-        .scratch_user(&user);
+    let setup = onscreen(&dir, &db, &user).client(unreachable_client("other", "key2", "secret2"));
     let port = setup.port();
     let notify = NotifySocket::bind(dir.path());
     let d = setup
@@ -381,16 +382,10 @@ async fn sighup_notifies_reloading_then_ready_also_when_a_config_is_broken() {
     let user = scratch_user_if_root();
     let dir = TempDir::new("hup");
     let db = TestDb::create(Schema::Ilias9).await;
-    let setup = DaemonSetup::new(&dir)
-        .client(client_cfg("onscreen", "key1", "secret1", &db))
-        .scratch_user(&user);
+    let setup = onscreen(&dir, &db, &user);
     let port = setup.port();
-    let notify = NotifySocket::bind(dir.path());
-    let setup = setup.env(notify.env());
-    let d = setup.spawn();
-    notify
-        .expect(0, START, &d, "no READY=1", |m| m.has("READY", "1"))
-        .await;
+    let client0 = setup.client_cfg_path(0);
+    let (d, notify, _) = start_until_ready(setup).await;
 
     // A good reload.
     let from = notify.len();
@@ -430,11 +425,7 @@ async fn sighup_notifies_reloading_then_ready_also_when_a_config_is_broken() {
 
     // A broken client.cfg: RELOADING, then READY with "reload failed" naming the file;
     // the old configuration keeps working.
-    std::fs::write(
-        setup.client_cfg_path(0),
-        "{ \"name\": \"onscreen\", \"auth\": ",
-    )
-    .unwrap();
+    std::fs::write(&client0, "{ \"name\": \"onscreen\", \"auth\": ").unwrap();
     let from = notify.len().max(ready_i + 1);
     d.signal(Signal::SIGHUP);
     let (ri, _) = notify
@@ -470,15 +461,9 @@ async fn sigterm_notifies_stopping_and_exits_zero() {
     let user = scratch_user_if_root();
     let dir = TempDir::new("term");
     let db = TestDb::create(Schema::Ilias9).await;
-    let setup = DaemonSetup::new(&dir)
-        .client(client_cfg("onscreen", "key1", "secret1", &db))
-        .scratch_user(&user);
+    let setup = onscreen(&dir, &db, &user);
     let port = setup.port();
-    let notify = NotifySocket::bind(dir.path());
-    let mut d = setup.env(notify.env()).spawn();
-    let (ri, _) = notify
-        .expect(0, START, &d, "no READY=1", |m| m.has("READY", "1"))
-        .await;
+    let (mut d, notify, ri) = start_until_ready(setup).await;
     expect_heartbeat(v4(port), &d).await;
     d.signal(Signal::SIGTERM);
     let stopping = notify

@@ -108,6 +108,11 @@ impl<'a> DaemonSetup<'a> {
         self
     }
 
+    /// The test directory the configs go to.
+    pub fn dir(&self) -> &'a TempDir {
+        self.dir
+    }
+
     /// The port of server.cfg (a number, or a string as some ILIAS versions write it).
     pub fn port(&self) -> u16 {
         match &self.server["port"] {

@@ -3,11 +3,12 @@
 //!
 //! * [`NotifySocket`]: an `AF_UNIX` datagram socket that plays systemd's `NOTIFY_SOCKET`
 //!   and records every datagram with its arrival time;
-//! * [`wait_activator_listening`]: `systemd-socket-activate` in front of the daemon is
-//!   ready for the first connection;
+//! * [`spawn_socket_activated`]: the daemon behind `systemd-socket-activate`, ready for
+//!   the first connection;
 //! * [`JOURNALD`]: where the journal daemon is.
 
 use std::fs;
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::process::Daemon;
+use super::setup::DaemonSetup;
 
 /// Where Debian installs journald (not in `$PATH`).
 pub const JOURNALD: &str = "/lib/systemd/systemd-journald";
@@ -211,4 +213,29 @@ pub async fn wait_activator_listening(d: &Daemon, sockets: usize) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Starts the daemon of `setup` behind `systemd-socket-activate` (`activate`) with a
+/// socket on each address of `listen` (and `NOTIFY_SOCKET` passed on when `notify` is
+/// given); returns once the activator listens: the first connection makes it exec the
+/// daemon.
+pub async fn spawn_socket_activated(
+    setup: &DaemonSetup<'_>,
+    activate: &Path,
+    listen: &[SocketAddr],
+    notify: Option<&NotifySocket>,
+) -> Daemon {
+    let mut args = Vec::new();
+    for addr in listen {
+        args.extend(["-l".to_string(), addr.to_string()]);
+    }
+    if let Some(n) = notify {
+        args.extend([
+            "-E".to_string(),
+            format!("NOTIFY_SOCKET={}", n.path().display()),
+        ]);
+    }
+    let d = setup.spawn_via(activate, &args);
+    wait_activator_listening(&d, listen.len()).await;
+    d
 }
