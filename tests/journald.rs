@@ -20,11 +20,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::systemd::{
-    JOURNALD, ScratchUser, binary, eventually, expect_http_200, get, read_lines, require_root,
-    require_tool, run_tool, scratch_user_if_root, user_args, v4,
+use common::systemd::JOURNALD;
+use common::{
+    Daemon, DaemonSetup, Schema, ScratchUser, TempDir, TestDb, client_cfg, eventually,
+    expect_http_200, free_port, get, read_lines, require_root, require_tool, run_tool,
+    scratch_user_if_root, v4, write_json,
 };
-use common::{Daemon, Schema, TempDir, TestDb, client_cfg, free_port, server_cfg, write_json};
 use nix::sys::signal::Signal;
 use serde_json::{Map, Value, json};
 
@@ -101,20 +102,10 @@ impl JournalNs {
         ]
     }
 
-    /// Starts `binary args…` inside the namespace (nsenter exec's it: same pid) with
-    /// stderr appended to `stderr_path`.
-    fn spawn(
-        &self,
-        label: &str,
-        args: &[String],
-        env: &[(String, String)],
-        dir: &Path,
-        stderr_path: &Path,
-    ) -> Daemon {
-        let mut all = self.ns_args();
-        all.push(binary().display().to_string());
-        all.extend(args.iter().cloned());
-        Daemon::spawn_stderr_to(label, &self.nsenter, &all, env, dir, stderr_path)
+    /// Starts the daemon of `setup` inside the namespace (nsenter exec's it: same pid)
+    /// with stderr appended to `stderr_path`.
+    fn spawn(&self, setup: DaemonSetup<'_>, stderr_path: &Path) -> Daemon {
+        setup.spawn_via_stderr_to(&self.nsenter, &self.ns_args(), stderr_path)
     }
 
     /// Starts the scenario's daemon with stderr going to `<dir>/stderr.journal`, the file
@@ -122,8 +113,8 @@ impl JournalNs {
     fn spawn_journaled(&self, sc: &Scenario) -> (Daemon, PathBuf) {
         let stderr = sc.dir.join("stderr.journal");
         fs::write(&stderr, "").unwrap();
-        let env = vec![("JOURNAL_STREAM".to_string(), dev_ino(&stderr))];
-        let d = self.spawn("ilias-chat", &sc.args, &env, sc.dir.path(), &stderr);
+        let env = ("JOURNAL_STREAM".to_string(), dev_ino(&stderr));
+        let d = self.spawn(sc.setup().env(env), &stderr);
         (d, stderr)
     }
 
@@ -218,43 +209,44 @@ async fn broken_db() -> TestDb {
     db
 }
 
+/// server.cfg (with `overrides`) and two clients: `onscreen` (working database, key
+/// k1/s1) and `broken` (no chatroom_settings table).
 struct Scenario {
     dir: TempDir,
     port: u16,
-    args: Vec<String>,
-    dbs: Vec<TestDb>,
+    user: Option<String>,
+    overrides: Value,
+    good: TestDb,
+    broken: TestDb,
 }
 
-/// server.cfg (with `overrides`) and two clients: `onscreen` (working database, key
-/// k1/s1) and `broken` (no chatroom_settings table).
 async fn scenario(prefix: &str, user: &Option<ScratchUser>, overrides: Value) -> Scenario {
-    let dir = TempDir::new(prefix);
-    let good = TestDb::create(Schema::Ilias9).await;
-    let broken = broken_db().await;
-    let port = free_port();
-    let mut server = server_cfg(port);
-    for (k, v) in overrides.as_object().unwrap() {
-        server[k] = v.clone();
-    }
-    let s = dir.join("server.cfg");
-    write_json(&s, &server);
-    let c0 = dir.join("client0.cfg");
-    let c1 = dir.join("client1.cfg");
-    write_json(&c0, &client_cfg("onscreen", "k1", "s1", &good));
-    write_json(&c1, &client_cfg("broken", "k2", "s2", &broken));
-    let mut args = user_args(user);
-    args.extend([s, c0, c1].iter().map(|p| p.display().to_string()));
     Scenario {
-        dir,
-        port,
-        args,
-        dbs: vec![good, broken],
+        dir: TempDir::new(prefix),
+        port: free_port(),
+        user: user.as_ref().map(|u| u.name.clone()),
+        overrides,
+        good: TestDb::create(Schema::Ilias9).await,
+        broken: broken_db().await,
     }
 }
 
 impl Scenario {
+    /// The daemon's configs, written when it is started.
+    fn setup(&self) -> DaemonSetup<'_> {
+        let setup = DaemonSetup::new(&self.dir)
+            .server_key("port", json!(self.port))
+            .server_keys(self.overrides.clone())
+            .client(client_cfg("onscreen", "k1", "s1", &self.good))
+            .client(client_cfg("broken", "k2", "s2", &self.broken));
+        match &self.user {
+            Some(u) => setup.user(u),
+            None => setup,
+        }
+    }
+
     async fn drop_dbs(self) {
-        for db in self.dbs {
+        for db in [self.good, self.broken] {
             db.drop_db().await;
         }
     }
@@ -407,8 +399,8 @@ async fn nothing_goes_to_the_journal_when_journal_stream_does_not_match() {
     fs::write(&stderr, "").unwrap();
     fs::write(&other, "").unwrap();
     // The journal socket is there, but JOURNAL_STREAM names another file.
-    let env = vec![("JOURNAL_STREAM".to_string(), dev_ino(&other))];
-    let mut d = ns.spawn("ilias-chat", &sc.args, &env, sc.dir.path(), &stderr);
+    let env = ("JOURNAL_STREAM".to_string(), dev_ino(&other));
+    let mut d = ns.spawn(sc.setup().env(env), &stderr);
     traffic(sc.port, 42, &d).await;
     d.terminate_expecting_exit_0().await;
     // Control: the private journal does work.
@@ -598,7 +590,7 @@ async fn log_and_error_log_files_get_one_line_per_record() {
                "log_level": "debug"}),
     )
     .await;
-    let mut d = Daemon::spawn("ilias-chat", &binary(), &sc.args, &[], sc.dir.path());
+    let mut d = sc.setup().spawn();
     let started = now_s();
     traffic(sc.port, 42, &d).await;
     let complete = eventually(Duration::from_secs(10), || {
@@ -651,7 +643,7 @@ async fn log_file_is_reopened_on_sighup_after_logrotate_moved_it() {
         json!({"log": log.display().to_string(), "log_level": "info"}),
     )
     .await;
-    let d = Daemon::spawn("ilias-chat", &binary(), &sc.args, &[], sc.dir.path());
+    let d = sc.setup().spawn();
     traffic(sc.port, 101, &d).await;
     expect_log_line(
         &log,
@@ -704,7 +696,7 @@ async fn log_level_filters_the_log_file_and_changes_on_sighup() {
         json!({"log": log.display().to_string(), "log_level": "warning"}),
     )
     .await;
-    let d = Daemon::spawn("ilias-chat", &binary(), &sc.args, &[], sc.dir.path());
+    let d = sc.setup().spawn();
     traffic(sc.port, 42, &d).await;
     expect_log_line(
         &log,

@@ -7,15 +7,15 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::systemd::{
-    NotifySocket, ProcIds, ScratchUser, binary, expect_http_200, get, proc_ids, read_lines,
-    require_root, require_tool, v4, wait_http_200,
+use common::systemd::{NotifySocket, spawn_socket_activated};
+use common::{
+    Daemon, DaemonSetup, ProcIds, Schema, ScratchUser, TempDir, TestDb, client_cfg, eventually,
+    expect_http_200, free_port, get, proc_ids, read_lines, require_root, require_tool,
+    unreachable_client, v4, wait_http_200,
 };
-use common::{Daemon, Schema, TempDir, TestDb, client_cfg, free_port, server_cfg, write_json};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const START: Duration = Duration::from_secs(30);
 
@@ -25,29 +25,6 @@ fn expected_ids(user: &ScratchUser) -> ProcIds {
         gid: vec![user.gid; 4],
         groups: vec![user.gid],
     }
-}
-
-fn write_cfgs(dir: &TempDir, server: &Value, client: &Value) -> (PathBuf, PathBuf) {
-    let s = dir.join("server.cfg");
-    let c = dir.join("client0.cfg");
-    write_json(&s, server);
-    write_json(&c, client);
-    (s, c)
-}
-
-/// `ilias-chat [--user <user>] SERVER_CFG CLIENT_CFG` in `dir`.
-fn spawn_daemon(
-    dir: &TempDir,
-    user: Option<&str>,
-    (s, c): (&Path, &Path),
-    env: &[(String, String)],
-) -> Daemon {
-    let mut args = Vec::new();
-    if let Some(u) = user {
-        args.extend(["--user".to_string(), u.to_owned()]);
-    }
-    args.extend([s.display().to_string(), c.display().to_string()]);
-    Daemon::spawn("ilias-chat", &binary(), &args, env, dir.path())
 }
 
 /// Waits up to 20 s for a start that must fail: non-zero exit, stderr naming `user`.
@@ -75,13 +52,14 @@ async fn root_start_switches_to_the_user_and_keeps_writing_the_log_opened_as_roo
     fs::set_permissions(&log_dir, fs::Permissions::from_mode(0o755)).unwrap();
     let log = log_dir.join("chat.log");
     let db = TestDb::create(Schema::Ilias9).await;
-    let port = free_port();
-    let mut server = server_cfg(port);
-    server["log"] = json!(log.display().to_string());
-    server["log_level"] = json!("debug");
-    let (s, c) = write_cfgs(&dir, &server, &client_cfg("onscreen", "k1", "s1", &db));
+    let setup = DaemonSetup::new(&dir)
+        .server_key("log", json!(log.display().to_string()))
+        .server_key("log_level", json!("debug"))
+        .client(client_cfg("onscreen", "k1", "s1", &db))
+        .user(&user.name);
+    let port = setup.port();
     let notify = NotifySocket::bind(dir.path());
-    let mut d = spawn_daemon(&dir, Some(&user.name), (&s, &c), &[notify.env()]);
+    let mut d = setup.env(notify.env()).spawn();
     if let Err(e) = wait_http_200(v4(port), "/backend/Heartbeat/onscreen", START).await {
         panic!(
             "no Heartbeat ({e})\n{}\nlog:\n{}",
@@ -133,7 +111,7 @@ async fn root_start_switches_to_the_user_and_keeps_writing_the_log_opened_as_roo
     .await
     .unwrap();
     assert_eq!(r.body, r#"{"status":200}"#, "Connect after the drop");
-    let grew = common::systemd::eventually(Duration::from_secs(5), || {
+    let grew = eventually(Duration::from_secs(5), || {
         let l = read_lines(&log);
         l.len() > before && l[before..].iter().any(|x| x.contains("4242"))
     })
@@ -159,25 +137,16 @@ async fn socket_activated_root_start_switches_to_the_user_too() {
     let dir = TempDir::new("privsa");
     let db = TestDb::create(Schema::Ilias9).await;
     let sock_port = free_port();
-    let (s, c) = write_cfgs(
-        &dir,
-        &server_cfg(free_port()),
-        &client_cfg("onscreen", "k1", "s1", &db),
-    );
     let notify = NotifySocket::bind(dir.path());
-    let args = vec![
-        "-l".to_string(),
-        format!("127.0.0.1:{sock_port}"),
-        "-E".into(),
-        format!("NOTIFY_SOCKET={}", notify.path().display()),
-        binary().display().to_string(),
-        "--user".into(),
-        user.name.clone(),
-        s.display().to_string(),
-        c.display().to_string(),
-    ];
-    let d = Daemon::spawn("ilias-chat", &activate, &args, &[], dir.path());
-    common::systemd::wait_activator_listening(&d, 1).await;
+    let d = spawn_socket_activated(
+        &DaemonSetup::new(&dir)
+            .client(client_cfg("onscreen", "k1", "s1", &db))
+            .user(&user.name),
+        &activate,
+        &[v4(sock_port)],
+        Some(&notify),
+    )
+    .await;
     // The first connection makes systemd-socket-activate exec the daemon.
     expect_http_200(
         v4(sock_port),
@@ -208,18 +177,10 @@ async fn a_missing_user_stops_a_root_start_with_a_message_naming_it() {
     require_root("the user is looked up only when started as root");
     let dir = TempDir::new("privmiss");
     let missing = format!("ilchat_nouser_{:06x}", std::process::id());
-    let port = free_port();
-    let (s, c) = write_cfgs(
-        &dir,
-        &server_cfg(port),
-        &json!({
-            "name": "onscreen",
-            "auth": {"key": "k", "secret": "s"},
-            "database": {"type": "mysql", "host": "127.0.0.1", "port": free_port(),
-                         "name": "ilias", "user": "ilias", "pass": "x"},
-        }),
-    );
-    let mut d = spawn_daemon(&dir, Some(&missing), (&s, &c), &[]);
+    let mut d = DaemonSetup::new(&dir)
+        .client(unreachable_client("onscreen", "k", "s"))
+        .user(&missing)
+        .spawn();
     expect_failed_start(
         &mut d,
         &missing,
@@ -233,13 +194,9 @@ async fn without_user_a_root_start_switches_to_onscreenchat() {
     require_root("the default user matters only when started as root");
     let dir = TempDir::new("privdef");
     let db = TestDb::create(Schema::Ilias9).await;
-    let port = free_port();
-    let (s, c) = write_cfgs(
-        &dir,
-        &server_cfg(port),
-        &client_cfg("onscreen", "k1", "s1", &db),
-    );
-    let mut d = spawn_daemon(&dir, None, (&s, &c), &[]);
+    let setup = DaemonSetup::new(&dir).client(client_cfg("onscreen", "k1", "s1", &db));
+    let port = setup.port();
+    let mut d = setup.spawn();
     match nix::unistd::User::from_name("onscreenchat").ok().flatten() {
         Some(u) => {
             expect_http_200(
@@ -275,29 +232,19 @@ async fn a_non_root_start_ignores_user_and_runs_as_it_is() {
     let user = ScratchUser::create();
     let dir = TempDir::new("privnone");
     let db = TestDb::create(Schema::Ilias9).await;
-    let port = free_port();
-    let (s, c) = write_cfgs(
-        &dir,
-        &server_cfg(port),
-        &client_cfg("onscreen", "k1", "s1", &db),
-    );
-    // --user names a user that does not exist: not being root, the daemon must not care.
-    let d = Daemon::spawn(
-        "ilias-chat",
+    let setup = DaemonSetup::new(&dir)
+        .client(client_cfg("onscreen", "k1", "s1", &db))
+        // --user names a user that does not exist: not being root, the daemon must not care.
+        .user("ilchat_no_such_user");
+    let port = setup.port();
+    let d = setup.spawn_via(
         &setpriv,
         &[
             format!("--reuid={}", user.uid),
             format!("--regid={}", user.gid),
             "--clear-groups".into(),
             "--".into(),
-            binary().display().to_string(),
-            "--user".into(),
-            "ilchat_no_such_user".into(),
-            s.display().to_string(),
-            c.display().to_string(),
         ],
-        &[],
-        dir.path(),
     );
     expect_http_200(
         v4(port),

@@ -18,11 +18,12 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::systemd::{
-    NotifySocket, Polling, ScratchUser, binary, get, monotonic_usec_now, nothing_listens,
-    require_tool, scratch_user_if_root, user_args, v4, v6, wait_activator_listening,
+use common::systemd::{Datagram, NotifySocket, monotonic_usec_now, spawn_socket_activated};
+use common::{
+    Daemon, DaemonSetup, Polling, Schema, ScratchUser, TempDir, TestDb, client_cfg,
+    expect_http_200, free_port, get, http_at, nothing_listens, require_tool, scratch_user_if_root,
+    unreachable_client, v4, v6, write_json,
 };
-use common::{Daemon, Schema, TempDir, TestDb, client_cfg, free_port, server_cfg, write_json};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
@@ -39,57 +40,22 @@ fn another_free_port(other: u16) -> u16 {
     }
 }
 
-/// Writes server.cfg (port `port`) and one `client<i>.cfg` per client into `dir`.
-fn write_configs(dir: &TempDir, port: u16, clients: &[Value]) -> (PathBuf, Vec<PathBuf>) {
-    let server = dir.join("server.cfg");
-    write_json(&server, &server_cfg(port));
-    let paths = clients
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let p = dir.join(format!("client{i}.cfg"));
-            write_json(&p, c);
-            p
-        })
-        .collect();
-    (server, paths)
+/// Client `onscreen` (key1/secret1) on `db`; `--user` the scratch user when root.
+fn onscreen<'a>(dir: &'a TempDir, db: &TestDb, user: &Option<ScratchUser>) -> DaemonSetup<'a> {
+    DaemonSetup::new(dir)
+        .client(client_cfg("onscreen", "key1", "secret1", db))
+        .scratch_user(user)
 }
 
-fn daemon_args(
-    user: &Option<ScratchUser>,
-    server: &std::path::Path,
-    clients: &[PathBuf],
-) -> Vec<String> {
-    let mut args = user_args(user);
-    args.push(server.display().to_string());
-    args.extend(clients.iter().map(|p| p.display().to_string()));
-    args
-}
-
-/// Starts the daemon with the configs `server` and `clients` and `env` in `dir`.
-fn spawn_daemon(
-    dir: &TempDir,
-    user: &Option<ScratchUser>,
-    (server, clients): (&std::path::Path, &[PathBuf]),
-    env: &[(String, String)],
-) -> Daemon {
-    Daemon::spawn(
-        "ilias-chat",
-        &binary(),
-        &daemon_args(user, server, clients),
-        env,
-        dir.path(),
-    )
-}
-
-/// A client.cfg whose database never answers (a free port on loopback).
-fn unreachable_client(name: &str, key: &str, secret: &str) -> Value {
-    json!({
-        "name": name,
-        "auth": {"key": key, "secret": secret},
-        "database": {"type": "mysql", "host": "127.0.0.1", "port": free_port(),
-                     "name": "ilias", "user": "ilias", "pass": "x"},
-    })
+/// Starts the daemon of `setup` with a `NOTIFY_SOCKET` in its directory and waits for
+/// READY=1; returns the daemon, the socket and the index of READY=1.
+async fn start_until_ready(setup: DaemonSetup<'_>) -> (Daemon, NotifySocket, usize) {
+    let notify = NotifySocket::bind(setup.dir().path());
+    let d = setup.env(notify.env()).spawn();
+    let (ri, _) = notify
+        .expect(0, START, &d, "no READY=1", |m| m.has("READY", "1"))
+        .await;
+    (d, notify, ri)
 }
 
 async fn expect_connect_ok(
@@ -113,7 +79,7 @@ async fn expect_connect_ok(
 }
 
 async fn expect_heartbeat(addr: std::net::SocketAddr, d: &Daemon) {
-    let r = common::systemd::http_at(
+    let r = http_at(
         addr,
         "GET",
         "/backend/Heartbeat/onscreen",
@@ -149,22 +115,14 @@ async fn socket_activation_serves_the_passed_socket_and_does_not_bind_server_cfg
     let db = TestDb::create(Schema::Ilias9).await;
     let sock_port = free_port();
     let cfg_port = another_free_port(sock_port);
-    let (server, clients) = write_configs(
-        &dir,
-        cfg_port,
-        &[client_cfg("onscreen", "key1", "secret1", &db)],
-    );
     let notify = NotifySocket::bind(dir.path());
-    let mut args = vec![
-        "-l".to_string(),
-        format!("127.0.0.1:{sock_port}"),
-        "-E".into(),
-        format!("NOTIFY_SOCKET={}", notify.path().display()),
-        binary().display().to_string(),
-    ];
-    args.extend(daemon_args(&user, &server, &clients));
-    let d = Daemon::spawn("ilias-chat", &activate, &args, &[], dir.path());
-    wait_activator_listening(&d, 1).await;
+    let d = spawn_socket_activated(
+        &onscreen(&dir, &db, &user).server_key("port", json!(cfg_port)),
+        &activate,
+        &[v4(sock_port)],
+        Some(&notify),
+    )
+    .await;
 
     // systemd-socket-activate exec's the daemon on the first connection, which the
     // daemon must then serve.
@@ -209,21 +167,13 @@ async fn socket_activation_with_several_sockets_including_ipv6() {
         l.local_addr().unwrap().port()
     };
     let cfg_port = another_free_port(p4);
-    let (server, clients) = write_configs(
-        &dir,
-        cfg_port,
-        &[client_cfg("onscreen", "key1", "secret1", &db)],
-    );
-    let mut args = vec![
-        "-l".to_string(),
-        format!("127.0.0.1:{p4}"),
-        "-l".into(),
-        format!("[::1]:{p6}"),
-        binary().display().to_string(),
-    ];
-    args.extend(daemon_args(&user, &server, &clients));
-    let d = Daemon::spawn("ilias-chat", &activate, &args, &[], dir.path());
-    wait_activator_listening(&d, 2).await;
+    let d = spawn_socket_activated(
+        &onscreen(&dir, &db, &user).server_key("port", json!(cfg_port)),
+        &activate,
+        &[v4(p4), v6(p6)],
+        None,
+    )
+    .await;
 
     // The first connection (on the IPv6 socket) starts the daemon.
     expect_heartbeat(v6(p6), &d).await;
@@ -286,18 +236,13 @@ async fn notify_ready_status_connections_and_watchdog() {
     let user = scratch_user_if_root();
     let dir = TempDir::new("notify");
     let db = TestDb::create(Schema::Ilias9).await;
-    let port = free_port();
-    let (server, clients) = write_configs(
-        &dir,
-        port,
-        &[
-            client_cfg("onscreen", "key1", "secret1", &db),
-            unreachable_client("other", "key2", "secret2"),
-        ],
-    );
+    let setup = onscreen(&dir, &db, &user).client(unreachable_client("other", "key2", "secret2"));
+    let port = setup.port();
     let notify = NotifySocket::bind(dir.path());
-    let env = [notify.env(), ("WATCHDOG_USEC".into(), "1000000".into())];
-    let d = spawn_daemon(&dir, &user, (&server, &clients), &env);
+    let d = setup
+        .env(notify.env())
+        .env(("WATCHDOG_USEC".into(), "1000000".into()))
+        .spawn();
 
     let (_, ready) = notify
         .expect(0, START, &d, &format!("no READY=1 within {START:?}"), |m| {
@@ -329,7 +274,7 @@ async fn notify_ready_status_connections_and_watchdog() {
     }
 
     // STATUS: both clients with their database state and the connection count.
-    let wanted = |m: &common::systemd::Datagram| {
+    let wanted = |m: &Datagram| {
         m.get("STATUS").is_some_and(|s| {
             s.contains("2 clients")
                 && client_state(s, "onscreen").is_some_and(db_connected)
@@ -437,17 +382,10 @@ async fn sighup_notifies_reloading_then_ready_also_when_a_config_is_broken() {
     let user = scratch_user_if_root();
     let dir = TempDir::new("hup");
     let db = TestDb::create(Schema::Ilias9).await;
-    let port = free_port();
-    let (server, clients) = write_configs(
-        &dir,
-        port,
-        &[client_cfg("onscreen", "key1", "secret1", &db)],
-    );
-    let notify = NotifySocket::bind(dir.path());
-    let d = spawn_daemon(&dir, &user, (&server, &clients), &[notify.env()]);
-    notify
-        .expect(0, START, &d, "no READY=1", |m| m.has("READY", "1"))
-        .await;
+    let setup = onscreen(&dir, &db, &user);
+    let port = setup.port();
+    let client0 = setup.client_cfg_path(0);
+    let (d, notify, _) = start_until_ready(setup).await;
 
     // A good reload.
     let from = notify.len();
@@ -487,7 +425,7 @@ async fn sighup_notifies_reloading_then_ready_also_when_a_config_is_broken() {
 
     // A broken client.cfg: RELOADING, then READY with "reload failed" naming the file;
     // the old configuration keeps working.
-    std::fs::write(&clients[0], "{ \"name\": \"onscreen\", \"auth\": ").unwrap();
+    std::fs::write(&client0, "{ \"name\": \"onscreen\", \"auth\": ").unwrap();
     let from = notify.len().max(ready_i + 1);
     d.signal(Signal::SIGHUP);
     let (ri, _) = notify
@@ -523,17 +461,9 @@ async fn sigterm_notifies_stopping_and_exits_zero() {
     let user = scratch_user_if_root();
     let dir = TempDir::new("term");
     let db = TestDb::create(Schema::Ilias9).await;
-    let port = free_port();
-    let (server, clients) = write_configs(
-        &dir,
-        port,
-        &[client_cfg("onscreen", "key1", "secret1", &db)],
-    );
-    let notify = NotifySocket::bind(dir.path());
-    let mut d = spawn_daemon(&dir, &user, (&server, &clients), &[notify.env()]);
-    let (ri, _) = notify
-        .expect(0, START, &d, "no READY=1", |m| m.has("READY", "1"))
-        .await;
+    let setup = onscreen(&dir, &db, &user);
+    let port = setup.port();
+    let (mut d, notify, ri) = start_until_ready(setup).await;
     expect_heartbeat(v4(port), &d).await;
     d.signal(Signal::SIGTERM);
     let stopping = notify
@@ -580,19 +510,11 @@ fn clients_dir(dir: &TempDir, db: &TestDb) -> PathBuf {
     clients
 }
 
-async fn start_with_client_arg(
-    dir: &TempDir,
-    user: &Option<ScratchUser>,
-    client_arg: String,
-) -> (Daemon, u16) {
-    let port = free_port();
-    let server = dir.join("server.cfg");
-    write_json(&server, &server_cfg(port));
-    let mut args = user_args(user);
-    args.push(server.display().to_string());
-    args.push(client_arg);
-    let d = Daemon::spawn("ilias-chat", &binary(), &args, &[], dir.path());
-    common::systemd::expect_http_200(
+/// Starts the daemon with `setup` and waits for client alpha's Heartbeat.
+async fn start_alpha(setup: DaemonSetup<'_>) -> (Daemon, u16) {
+    let port = setup.port();
+    let d = setup.spawn();
+    expect_http_200(
         v4(port),
         "/backend/Heartbeat/alpha",
         START,
@@ -627,7 +549,12 @@ async fn a_directory_argument_loads_every_cfg_file_in_it() {
     let dir = TempDir::new("cfgdir");
     let db = TestDb::create(Schema::Ilias9).await;
     let clients = clients_dir(&dir, &db);
-    let (d, port) = start_with_client_arg(&dir, &user, clients.display().to_string()).await;
+    let (d, port) = start_alpha(
+        DaemonSetup::new(&dir)
+            .scratch_user(&user)
+            .client_arg(clients.display().to_string()),
+    )
+    .await;
     expect_connect_ok(v4(port), "alpha", ("ka", "sa"), &d).await;
     expect_connect_ok(v4(port), "beta", ("kb", "sb"), &d).await;
     expect_denied(port, "gamma", ("ka", "sa"), &d).await;
@@ -643,7 +570,7 @@ async fn a_glob_argument_is_expanded_by_the_daemon() {
     let clients = clients_dir(&dir, &db);
     // Passed literally (no shell), as systemd passes ExecStart= arguments.
     let glob = format!("{}/*.cfg", clients.display());
-    let (d, port) = start_with_client_arg(&dir, &user, glob).await;
+    let (d, port) = start_alpha(DaemonSetup::new(&dir).scratch_user(&user).client_arg(glob)).await;
     expect_connect_ok(v4(port), "alpha", ("ka", "sa"), &d).await;
     expect_connect_ok(v4(port), "beta", ("kb", "sb"), &d).await;
     expect_denied(port, "gamma", ("ka", "sa"), &d).await;

@@ -19,8 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::TempDir;
-use common::systemd::{binary, require_tool, run_tool};
+use common::{TempDir, binary, require_tool, run_tool};
 
 const UNITS: [&str; 2] = ["ilias-chat.socket", "ilias-chat.service"];
 const MAX_EXPOSURE: f64 = 2.0;
