@@ -16,17 +16,13 @@ use std::sync::{Arc, RwLock};
 use clap::Parser;
 use tokio::sync::{mpsc, watch};
 
-use ilias_chat::config::{self, EX_CONFIG, Protocol};
+use ilias_chat::config::{self, Protocol};
+use ilias_chat::daemon::exit::{ExitStatus, StartupError};
 use ilias_chat::daemon::logging::Logging;
 use ilias_chat::daemon::sources::ConfigSources;
 use ilias_chat::daemon::{listen, privileges, signals};
 use ilias_chat::server::{Reloader, Running, Server};
 use ilias_chat::{demo, http};
-
-/// sysexits codes, documented in ilias-chat(8).
-const EX_OSERR: u8 = 71;
-const EX_CANTCREAT: u8 = 73;
-const EX_NOPERM: u8 = 77;
 
 /// A drop-in replacement for the ILIAS chat server (repository chat rooms and
 /// on-screen chat), for ILIAS 8, 9 and 10.
@@ -67,9 +63,6 @@ struct Cli {
     listen: SocketAddr,
 }
 
-/// A start-up failure: the message for stderr and the exit code.
-struct Fatal(String, u8);
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.demo {
@@ -83,23 +76,26 @@ fn main() -> ExitCode {
     }
     match start(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Fatal(message, code)) => {
-            eprintln!("ilias-chat: {message}");
-            ExitCode::from(code)
+        Err(error) => {
+            eprintln!("ilias-chat: {error}");
+            error.status.into()
         }
     }
 }
 
-fn start(cli: Cli) -> Result<(), Fatal> {
-    let config_error = |e: &dyn std::fmt::Display| Fatal(e.to_string(), EX_CONFIG as u8);
+fn start(cli: Cli) -> Result<(), StartupError> {
     let sources = ConfigSources {
         // clap requires both outside demo mode.
         server: cli.server_cfg.clone().unwrap_or_default(),
         clients: cli.client_cfgs.clone(),
     };
-    let server_cfg = config::load_server(&sources.server).map_err(|e| config_error(&e))?;
-    let client_files = sources.client_files().map_err(|e| config_error(&e))?;
-    let client_cfgs = config::load_clients(&client_files).map_err(|e| config_error(&e))?;
+    let server_cfg =
+        config::load_server(&sources.server).map_err(StartupError::with(ExitStatus::Config))?;
+    let client_files = sources
+        .client_files()
+        .map_err(StartupError::with(ExitStatus::Config))?;
+    let client_cfgs =
+        config::load_clients(&client_files).map_err(StartupError::with(ExitStatus::Config))?;
     if cli.check {
         println!("{}", server_cfg.summary());
         for client in &client_cfgs {
@@ -108,16 +104,17 @@ fn start(cli: Cli) -> Result<(), Fatal> {
         return Ok(());
     }
 
-    let logging = Logging::init(&server_cfg).map_err(|e| Fatal(e.to_string(), EX_CANTCREAT))?;
-    let listeners =
-        listen::take_listeners(&server_cfg).map_err(|e| Fatal(e.to_string(), EX_OSERR))?;
+    let logging =
+        Logging::init(&server_cfg).map_err(StartupError::with(ExitStatus::CannotOpenLog))?;
+    let listeners = listen::take_listeners(&server_cfg)
+        .map_err(StartupError::with(ExitStatus::CannotListen))?;
     let tls = match &server_cfg.protocol {
         Protocol::Http => None,
         Protocol::Https(files) => {
             let acceptor = http::tls::load(files).map_err(|e| {
-                Fatal(
+                StartupError::new(
+                    ExitStatus::Config,
                     format!("{}: {e}", server_cfg.file.display()),
-                    EX_CONFIG as u8,
                 )
             })?;
             Some(Arc::new(RwLock::new(acceptor)))
@@ -127,8 +124,8 @@ fn start(cli: Cli) -> Result<(), Fatal> {
         if cli.user == "root" {
             tracing::warn!("running as root (--user root); this is not recommended");
         } else {
-            let (uid, gid) =
-                privileges::drop_to(&cli.user).map_err(|e| Fatal(e.to_string(), EX_NOPERM))?;
+            let (uid, gid) = privileges::drop_to(&cli.user)
+                .map_err(StartupError::with(ExitStatus::CannotDropPrivileges))?;
             tracing::info!(
                 user = cli.user,
                 uid = uid.as_raw(),
@@ -141,7 +138,12 @@ fn start(cli: Cli) -> Result<(), Fatal> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Fatal(format!("cannot start the runtime: {e}"), 1))?;
+        .map_err(|e| {
+            StartupError::new(
+                ExitStatus::Failure,
+                format!("cannot start the runtime: {e}"),
+            )
+        })?;
     runtime
         .block_on(async move {
             let (stop_tx, stop_rx) = watch::channel(false);
@@ -169,5 +171,5 @@ fn start(cli: Cli) -> Result<(), Fatal> {
                 })
                 .await
         })
-        .map_err(|e| Fatal(e.to_string(), 1))
+        .map_err(StartupError::with(ExitStatus::Failure))
 }

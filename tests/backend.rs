@@ -2,7 +2,7 @@
 //! Basic authentication, routing rules (404, case, trailing slash, HEAD), several
 //! clients on one server.
 //!
-//! Contract (DESIGN.md, spec server-behaviour §4.1): Heartbeat answers `{"status":200}`
+//! Contract (the original server's, kept): Heartbeat answers `{"status":200}`
 //! for any name, with or without credentials; every other route needs Basic
 //! `key:secret` of the client named in the URL, and a failure is HTTP 200 with exactly
 //! `{"status":403,"message":"Access denied"}` (PHP treats non-2xx as a transport error).

@@ -263,7 +263,7 @@ check "the units are those of systemd/" sh -c "cmp $TREE/systemd/ilias-chat.serv
     /lib/systemd/system/ilias-chat.service && cmp $TREE/systemd/ilias-chat.socket \
     /lib/systemd/system/ilias-chat.socket"
 check "the browser bundle is the one the server serves" \
-    cmp "$TREE/src/http/assets/socket.io-client/socket.io.js" /usr/share/ilias-chat/socket.io-client/socket.io.js
+    cmp "$TREE/src/http/assets/vendor/socket.io-client/socket.io.js" /usr/share/ilias-chat/socket.io-client/socket.io.js
 check_eq "conffiles: server.cfg and the logrotate file" \
     "/etc/ilias-chat/server.cfg /etc/logrotate.d/ilias-chat" \
     "$(dpkg-query -W -f='${Conffiles}' ilias-chat | awk 'NF {print $1}' | sort | xargs)"

@@ -19,10 +19,6 @@ mod tests;
 
 pub use enums::InvalidValue;
 
-/// Exit status for configuration errors (`EX_CONFIG` from BSD's sysexits.h), used by
-/// `ilias-chat --check` and at startup.
-pub const EX_CONFIG: i32 = 78;
-
 /// A problem with one configuration file. Displayed as `FILE: KEY: PROBLEM`.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -1,6 +1,7 @@
 //! Process-level concerns: configuration sources, listening sockets, logging, the
 //! service manager, privileges, signals.
 
+pub mod exit;
 pub mod listen;
 pub mod logging;
 pub mod notify;

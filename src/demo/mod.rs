@@ -24,7 +24,7 @@ use crate::config::{self, DatabaseConfig};
 use crate::daemon::{listen, logging, signals};
 use crate::room::RoomKey;
 use crate::server::{Running, ServedClient, ServedClients, Server};
-use crate::store::Store;
+use crate::store::{Store, demo};
 
 /// The instance name of the demo client.
 pub const DEMO_CLIENT: &str = "demo";
@@ -117,20 +117,9 @@ fn rand_u64() -> u64 {
 
 async fn prepare_database(database: &DatabaseConfig) -> anyhow::Result<()> {
     let store = Store::connect(database).await?;
-    for statement in SCHEMA.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        let sql = statement
-            .lines()
-            .filter(|line| !line.trim_start().starts_with("--"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        if sql.trim().is_empty() {
-            continue;
-        }
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(store.pool())
-            .await
-            .context("cannot create the demo schema")?;
-    }
+    demo::create_schema(&store, SCHEMA)
+        .await
+        .context("cannot create the demo schema")?;
     store.close().await;
     Ok(())
 }
@@ -174,41 +163,13 @@ async fn demo_store(state: &DemoState) -> Result<(ServedClient, Store), Response
     }
 }
 
-/// The user id of a name, created (from 1000 on) on first use, as an ILIAS account.
-/// Kept in the database, so ids survive restarts with the conversations that use them.
-async fn user_id_of(store: &Store, name: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query(
-        "INSERT OR IGNORE INTO usr_data (usr_id, login) \
-         SELECT COALESCE(MAX(usr_id), 999) + 1, ? FROM usr_data",
-    )
-    .bind(name)
-    .execute(store.pool())
-    .await?;
-    let id: i64 = sqlx::query_scalar("SELECT usr_id FROM usr_data WHERE login = ?")
-        .bind(name)
-        .fetch_one(store.pool())
-        .await?;
-    // ILIAS users opt in to on-screen chat messages; the demo's users do.
-    sqlx::query(
-        "INSERT OR REPLACE INTO usr_pref (usr_id, keyword, value) \
-         VALUES (?, 'chat_osc_accept_msg', 'y')",
-    )
-    .bind(id)
-    .execute(store.pool())
-    .await?;
-    Ok(id)
-}
-
 /// Everyone who entered the demo so far: `[{id, name}]` (the page's direct messages).
 async fn users(State(state): State<DemoState>) -> Response {
     let store = match demo_store(&state).await {
         Ok((_, store)) => store,
         Err(response) => return response,
     };
-    let rows: Result<Vec<(i64, String)>, _> =
-        sqlx::query_as("SELECT usr_id, login FROM usr_data ORDER BY login")
-            .fetch_all(store.pool())
-            .await;
+    let rows = demo::users(&store).await;
     match rows {
         Ok(rows) => Json(
             rows.into_iter()
@@ -244,7 +205,7 @@ async fn enter(State(state): State<DemoState>, Query(query): Query<EnterQuery>) 
         Ok(found) => found,
         Err(response) => return response,
     };
-    let user_id = match user_id_of(&store, &name).await {
+    let user_id = match demo::user_id_of(&store, &name).await {
         Ok(id) => id,
         Err(error) => return unavailable(error),
     };

@@ -26,9 +26,11 @@ impl BundleFile {
 
     fn contents(self) -> &'static str {
         match self {
-            BundleFile::Full => include_str!("assets/socket.io-client/socket.io.js"),
-            BundleFile::Minified => include_str!("assets/socket.io-client/socket.io.min.js"),
-            BundleFile::EsModule => include_str!("assets/socket.io-client/socket.io.esm.min.js"),
+            BundleFile::Full => include_str!("assets/vendor/socket.io-client/socket.io.js"),
+            BundleFile::Minified => include_str!("assets/vendor/socket.io-client/socket.io.min.js"),
+            BundleFile::EsModule => {
+                include_str!("assets/vendor/socket.io-client/socket.io.esm.min.js")
+            }
         }
     }
 

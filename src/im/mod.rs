@@ -39,7 +39,6 @@ use crate::client::{Client, lock};
 pub use model::ImState;
 pub use persist::start;
 pub use settings::refresh_settings;
-pub use socket::attach;
 
 /// The on-screen chat of one ILIAS client: the client it belongs to and the state only
 /// the on-screen chat has.

@@ -1,5 +1,5 @@
-//! The JSON objects the on-screen chat namespace sends (spec §6.5). Fields serialise in
-//! the original's order; ILIAS browsers read them by name, but keeping the order makes
+//! The JSON objects the on-screen chat namespace sends, as the original builds them.
+//! Fields serialise in the original's order; ILIAS browsers read them by name, but keeping the order makes
 //! the payloads byte-comparable with the original's.
 
 use std::collections::BTreeMap;

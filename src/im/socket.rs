@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
 
 use super::events::{ImEvent, NAMES};
@@ -16,13 +15,9 @@ use super::{OnScreenChat, activity, conversation, history, login, message, typin
 use crate::socket::args::EventArgs;
 use crate::socket::{Namespace, Refused};
 
-/// Registers the on-screen chat namespace of a client.
-pub fn attach(io: &SocketIo, chat: Arc<OnScreenChat>) {
-    crate::socket::attach(io, chat);
-}
-
 impl Namespace for OnScreenChat {
     const EVENTS: &'static [&'static str] = NAMES;
+    type Event = ImEvent;
 
     fn path(&self) -> String {
         self.client.config.im_namespace()
@@ -32,18 +27,15 @@ impl Namespace for OnScreenChat {
         self.name()
     }
 
-    async fn handle(
-        chat: &Arc<Self>,
-        socket: &SocketRef,
-        name: &'static str,
-        args: &EventArgs,
-    ) -> Result<(), Refused> {
-        match ImEvent::parse(name, args)? {
+    fn parse(&self, name: &str, args: &EventArgs) -> Result<ImEvent, Refused> {
+        ImEvent::parse(name, args)
+    }
+
+    async fn handle(chat: &Arc<Self>, socket: &SocketRef, event: ImEvent) -> Result<(), Refused> {
+        match event {
             ImEvent::Login { user, name } => login::login(chat, socket, user, name).await,
             ImEvent::Conversations => login::conversations(chat, socket).await,
-            ImEvent::Conversation(requested) => {
-                conversation::open(chat, socket, &requested).await
-            }
+            ImEvent::Conversation(requested) => conversation::open(chat, socket, &requested).await,
             ImEvent::AddUser(change) => conversation::add_user(chat, socket, change).await,
             ImEvent::RemoveUser(change) => conversation::remove_user(chat, socket, change),
             ImEvent::Message {

@@ -35,7 +35,6 @@ use crate::ids::UserId;
 pub use grace::grace_period;
 pub use model::{RoomKey, RoomState};
 pub use persist::{start, stop};
-pub use socket::attach;
 
 /// The chat rooms of one ILIAS client: the client it belongs to and the state only
 /// rooms have.

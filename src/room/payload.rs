@@ -1,5 +1,5 @@
-//! The JSON objects the chat-room namespace sends (spec §6.4). Field order is part of
-//! the contract: ILIAS PHP matches stored history rows with `LIKE` patterns such as
+//! The JSON objects the chat-room namespace sends, as the original builds them. Field
+//! order is part of the contract: ILIAS PHP matches stored history rows with `LIKE` patterns such as
 //! `"from":{"id":<n>`, so structs here serialise their fields in the original's order.
 
 use std::collections::BTreeMap;

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
 
 use super::events::{NAMES, RoomEvent};
@@ -11,13 +10,9 @@ use super::{RoomChat, enter, grace, message, typing};
 use crate::socket::args::EventArgs;
 use crate::socket::{Namespace, Refused};
 
-/// Registers the chat-room namespace of a client.
-pub fn attach(io: &SocketIo, chat: Arc<RoomChat>) {
-    crate::socket::attach(io, chat);
-}
-
 impl Namespace for RoomChat {
     const EVENTS: &'static [&'static str] = NAMES;
+    type Event = RoomEvent;
 
     fn path(&self) -> String {
         self.client.config.room_namespace()
@@ -27,13 +22,12 @@ impl Namespace for RoomChat {
         self.name()
     }
 
-    async fn handle(
-        chat: &Arc<Self>,
-        socket: &SocketRef,
-        name: &'static str,
-        args: &EventArgs,
-    ) -> Result<(), Refused> {
-        match RoomEvent::parse(name, args, chat.client.generation())? {
+    fn parse(&self, name: &str, args: &EventArgs) -> Result<RoomEvent, Refused> {
+        RoomEvent::parse(name, args, self.client.generation())
+    }
+
+    async fn handle(chat: &Arc<Self>, socket: &SocketRef, event: RoomEvent) -> Result<(), Refused> {
+        match event {
             RoomEvent::Login(login) => enter::login(chat, socket, login),
             RoomEvent::EnterRoom(key) => enter::enter_room(chat, socket, key).await,
             RoomEvent::Message(outgoing) => message::send(chat, socket, outgoing).await,

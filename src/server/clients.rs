@@ -32,8 +32,8 @@ impl ServedClient {
             im: Arc::new(OnScreenChat::new(client.clone())),
             client,
         };
-        room::attach(io, served.rooms.clone());
-        im::attach(io, served.im.clone());
+        crate::socket::attach(io, served.rooms.clone());
+        crate::socket::attach(io, served.im.clone());
         served
     }
 

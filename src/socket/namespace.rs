@@ -18,18 +18,23 @@ pub trait Namespace: Send + Sync + 'static {
     /// The event names it listens for.
     const EVENTS: &'static [&'static str];
 
+    /// Its inbound events, typed.
+    type Event: Send;
+
     /// The namespace path.
     fn path(&self) -> String;
 
     /// The instance name of the client, for logs.
     fn client_name(&self) -> &str;
 
-    /// Handles one event of a socket (parse, handler, model, emit/store).
+    /// Parses an event from its name and arguments.
+    fn parse(&self, name: &str, args: &EventArgs) -> Result<Self::Event, Refused>;
+
+    /// Handles one parsed event of a socket (handler, model, emit/store).
     fn handle<'a>(
         chat: &'a Arc<Self>,
         socket: &'a SocketRef,
-        name: &'static str,
-        args: &'a EventArgs,
+        event: Self::Event,
     ) -> impl Future<Output = Result<(), Refused>> + Send + 'a;
 
     /// The socket closed; nothing follows.
@@ -45,7 +50,11 @@ pub fn attach<N: Namespace>(io: &SocketIo, chat: Arc<N>) {
         async move {
             match inbound {
                 Inbound::Event { name, args } => {
-                    if let Err(refused) = N::handle(&chat, &socket, name, &args).await {
+                    let handled = match chat.parse(name, &args) {
+                        Ok(event) => N::handle(&chat, &socket, event).await,
+                        Err(refused) => Err(refused),
+                    };
+                    if let Err(refused) = handled {
                         log_refusal(chat.client_name(), socket.id, name, &refused);
                     }
                 }

@@ -8,6 +8,7 @@
 
 pub mod chatroom;
 mod connect;
+pub mod demo;
 pub mod osc;
 mod queue;
 mod sequence;

@@ -1,5 +1,5 @@
 //! Helpers for the tests that drive the daemon with the real systemd tools instead of
-//! systemd as PID 1 (see `spec/rust-stack.md` §5):
+//! systemd as PID 1 (no systemd runs as PID 1 in the test machines):
 //!
 //! * [`NotifySocket`]: an `AF_UNIX` datagram socket that plays systemd's `NOTIFY_SOCKET`
 //!   and records every datagram with its arrival time;
