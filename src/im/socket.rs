@@ -16,7 +16,6 @@ use super::model::{ParticipantRef, StoredMessage, UserId};
 use super::payload::{ConversationJson, History, ImMessage, MessageRow, Typing};
 use super::{READY_WAIT, emit_to_sockets, list_conversations, new_id, settled_store, store};
 use crate::client::Client;
-use crate::config::Generation;
 use crate::escape::escape_html;
 use crate::event_args::{ArgError, EventArgs, id_value, text_value};
 use crate::event_queue::{Inbound, attach_namespace};
@@ -375,9 +374,10 @@ fn on_message(client: &Client, socket: &SocketRef, args: &EventArgs) {
         id: new_id(),
         conversation_id: conversation.clone(),
         user_id: user,
-        message: match generation {
-            Generation::Ilias8 | Generation::Ilias9 => escape_html(&text),
-            Generation::Ilias10 => text,
+        message: if generation.escapes_html() {
+            escape_html(&text)
+        } else {
+            text
         },
         timestamp: now_ms(),
     };

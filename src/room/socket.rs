@@ -314,9 +314,10 @@ async fn on_message(client: &Client, socket: &SocketRef, args: &EventArgs) {
         };
         (sender, recipients)
     };
-    let content = match generation {
-        Generation::Ilias8 | Generation::Ilias9 => escape_html(&message.content),
-        Generation::Ilias10 => message.content,
+    let content = if generation.escapes_html() {
+        escape_html(&message.content)
+    } else {
+        message.content
     };
     let scope = Scope::of(message.key, generation);
     let payload = ChatMessage::new(

@@ -7,6 +7,7 @@
 
 mod connect;
 mod queue;
+mod release;
 mod sequence;
 mod writes;
 
@@ -14,9 +15,10 @@ use std::time::Duration;
 
 use sqlx::AnyPool;
 
-use crate::config::{DatabaseConfig, Generation};
+use crate::config::DatabaseConfig;
 
 pub use queue::{WriteQueue, WriteQueueWorker};
+pub use release::Detection;
 pub use sequence::Sequence;
 pub use writes::{PurgeReport, Reply, Write};
 
@@ -136,19 +138,6 @@ impl Store {
             .await
             .map_err(StoreError::query("looking up a table"))?;
         Ok(count > 0)
-    }
-
-    /// Tells which ILIAS release line created this schema: ILIAS 8 still has the
-    /// private-room tables, ILIAS 9 dropped them but kept `chatroom_smilies`, ILIAS 10
-    /// dropped that too.
-    pub async fn detect_generation(&self) -> Result<Generation, StoreError> {
-        if self.table_exists("chatroom_prooms").await? {
-            Ok(Generation::Ilias8)
-        } else if self.table_exists("chatroom_smilies").await? {
-            Ok(Generation::Ilias9)
-        } else {
-            Ok(Generation::Ilias10)
-        }
     }
 
     /// Closes every pooled connection.
