@@ -15,6 +15,7 @@ pub mod payload;
 mod socket;
 pub mod store;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -166,19 +167,56 @@ pub async fn start(client: &Client) -> Result<usize, StoreError> {
 }
 
 /// The settings refresh (start-up and every 20 minutes): every known participant
-/// accepts messages exactly when `usr_pref` says `chat_osc_accept_msg` = `y`.
+/// accepts messages when `usr_pref` says `chat_osc_accept_msg` = `y`; on ILIAS 11+ also
+/// when the user has no such row and the administrator's default is `y`.
 pub async fn refresh_settings(client: &Client) -> Result<(), StoreError> {
     let Some(store) = client.store() else {
         return Ok(());
     };
-    let accepting = store::accepting_users(store).await?;
-    let count = client.im().refresh_accepting(&accepting);
+    let settings = accept_settings(client, store).await?;
+    let count = client.im().refresh_accepting_with(&settings);
     tracing::info!(
         client = client.name(),
         accepting = count,
         "on-screen chat message settings refreshed"
     );
     Ok(())
+}
+
+/// Reads the accept-messages preferences by the client's release rule. On ILIAS 11+
+/// an unreadable default counts as "no" (the stricter reading), with a warning.
+async fn accept_settings(
+    client: &Client,
+    store: &crate::store::Store,
+) -> Result<model::AcceptSettings, StoreError> {
+    let accepting = store::accepting_users(store).await?;
+    if !client.generation().missing_accept_row_means_default() {
+        return Ok(model::AcceptSettings {
+            accepting,
+            ..Default::default()
+        });
+    }
+    let default_accepts = store::accepts_by_default(store)
+        .await
+        .unwrap_or_else(|error| {
+            tracing::warn!(client = client.name(), %error, "cannot read the default of chat_osc_accept_msg; users without a preference do not accept messages");
+            false
+        });
+    let declining = if default_accepts {
+        store::declining_users(store).await?
+    } else {
+        HashSet::new()
+    };
+    tracing::debug!(
+        client = client.name(),
+        default_accepts,
+        "users without a chat_osc_accept_msg preference follow the default"
+    );
+    Ok(model::AcceptSettings {
+        accepting,
+        declining,
+        default_accepts,
+    })
 }
 
 /// Makes a client usable by the on-screen chat events (also after a failed load, so

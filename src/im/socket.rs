@@ -17,7 +17,7 @@ use super::payload::{ConversationJson, History, ImMessage, MessageRow, Typing};
 use super::{READY_WAIT, emit_to_sockets, list_conversations, new_id, settled_store, store};
 use crate::client::Client;
 use crate::escape::escape_html;
-use crate::event_args::{ArgError, EventArgs, id_value, text_value};
+use crate::event_args::{ArgError, EventArgs, id_value, text_value, truthy};
 use crate::event_queue::{Inbound, attach_namespace};
 use crate::room::payload::now_ms;
 use crate::store::Write;
@@ -421,16 +421,18 @@ fn on_message(client: &Client, socket: &SocketRef, args: &EventArgs) {
     tracing::info!(client = client.name(), user, %conversation, "message sent");
 }
 
-/// `history(conversationId, oldestMessageTimestamp, reverseSorting?)`.
+/// `history(conversationId, oldestMessageTimestamp, reverseSorting?)`. The sorting
+/// flag is kept as sent: the original reverses on JavaScript truthiness and echoes
+/// the value unchanged.
 pub(super) fn parse_history(
     args: &EventArgs,
-) -> Result<(String, Option<i64>, Option<bool>), ArgError> {
+) -> Result<(String, Option<i64>, Option<Value>), ArgError> {
     Ok((
         conversation_id(args, 0)?,
         args.get(1)
             .map(|v| timestamp(v, 1, "oldest message timestamp"))
             .transpose()?,
-        args.optional_bool(2, "reverseSorting")?,
+        args.get(2).cloned(),
     ))
 }
 
@@ -453,7 +455,7 @@ async fn on_history(client: &Client, socket: &SocketRef, args: &EventArgs) {
         None => Vec::new(),
     };
     let oldest = rows.iter().map(|m| m.timestamp).min().or(before);
-    if reverse == Some(true) {
+    if reverse.as_ref().is_some_and(truthy) {
         rows.reverse();
     }
     let Some(view) = client.im().view(&conversation) else {
@@ -626,15 +628,19 @@ mod tests {
         );
         assert_eq!(
             parse_history(&args(json!(["c", 1_700_000_000_123_i64, true]))),
-            Ok(("c".into(), Some(1_700_000_000_123), Some(true)))
+            Ok(("c".into(), Some(1_700_000_000_123), Some(json!(true))))
         );
         assert_eq!(
             parse_history(&args(json!(["c", "17", false]))),
-            Ok(("c".into(), Some(17), Some(false)))
+            Ok(("c".into(), Some(17), Some(json!(false))))
         );
         assert!(parse_history(&args(json!(["c", -1]))).is_err());
         assert!(parse_history(&args(json!(["c", "soon"]))).is_err());
-        assert!(parse_history(&args(json!(["c", 5, "yes"]))).is_err());
+        // Any flag is taken (the browser's value is echoed back).
+        assert_eq!(
+            parse_history(&args(json!(["c", 5, "yes"]))),
+            Ok(("c".into(), Some(5), Some(json!("yes"))))
+        );
     }
 
     #[test]

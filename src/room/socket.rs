@@ -97,6 +97,7 @@ fn ignored(client: &Client, socket: &SocketRef, event: &str, why: &dyn std::fmt:
 struct Login {
     name: String,
     user: i64,
+    /// `None` when the page sent no flag (pages before ILIAS 10).
     profile_picture_visible: Option<bool>,
 }
 
@@ -104,7 +105,9 @@ fn parse_login(args: &EventArgs) -> Result<Login, ArgError> {
     Ok(Login {
         name: args.text(0, "name")?,
         user: args.id(1, "user id")?,
-        profile_picture_visible: args.optional_bool(2, "profilePictureVisible")?,
+        // The original stores whatever the page sends and never refuses a login for
+        // it; the browsers only test it for truth, so JavaScript truthiness it is.
+        profile_picture_visible: args.get(2).map(truthy),
     })
 }
 
