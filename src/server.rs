@@ -432,7 +432,10 @@ async fn decide_generation(client: &Client, store: &Store) {
 /// Connects a client's database (retrying until it works), detects its ILIAS
 /// generation and loads its rooms. Until then the client serves Heartbeat and sockets.
 async fn connect_database(client: Arc<Client>) {
-    let store = Store::connect_with_retry(client.name(), &client.config.database).await;
+    let store = Store::connect_with_retry(client.name(), &client.config.database)
+        .await
+        .with_column_charsets(client.name())
+        .await;
     decide_generation(&client, &store).await;
     if let Some(worker) = client.take_write_worker() {
         tokio::spawn(worker.run(store.clone()));

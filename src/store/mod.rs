@@ -5,6 +5,7 @@
 //! database. Queries are runtime strings with `?` placeholders so that one code path
 //! serves MySQL/MariaDB (production) and SQLite (the demo).
 
+mod charset;
 mod connect;
 mod queue;
 mod release;
@@ -17,6 +18,7 @@ use sqlx::AnyPool;
 
 use crate::config::DatabaseConfig;
 
+pub use charset::NarrowColumns;
 pub use queue::{WriteQueue, WriteQueueWorker};
 pub use release::Detection;
 pub use sequence::Sequence;
@@ -63,6 +65,8 @@ pub enum Dialect {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// Text columns that cannot hold 4-byte characters (see `charset`).
+    narrow: NarrowColumns,
 }
 
 impl Store {
@@ -97,7 +101,11 @@ impl Store {
 
     /// Wraps an existing pool (used by tests and the demo).
     pub fn from_pool(pool: AnyPool, dialect: Dialect) -> Store {
-        Store { pool, dialect }
+        Store {
+            pool,
+            dialect,
+            narrow: NarrowColumns::default(),
+        }
     }
 
     /// The underlying pool.

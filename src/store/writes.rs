@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use sqlx::{AnyConnection, Row};
 use tokio::sync::oneshot;
 
+use super::charset::{fit_json, fit_text};
 use super::sequence::{Sequence, next_id};
 use super::{Store, StoreError};
 
@@ -161,6 +162,7 @@ impl Write {
     /// Applies the write. Multi-statement writes run in one transaction, so a retry
     /// after a failure never duplicates rows.
     pub async fn apply(&self, store: &Store) -> Result<(), StoreError> {
+        let narrow = store.narrow_columns();
         let mut tx = store
             .pool()
             .begin()
@@ -172,7 +174,10 @@ impl Write {
                 sub_room,
                 message,
                 timestamp_s,
-            } => insert_history(&mut tx, *room_id, *sub_room, message, *timestamp_s).await?,
+            } => {
+                let message = fit_json(message, narrow.history, "chat history entry");
+                insert_history(&mut tx, *room_id, *sub_room, &message, *timestamp_s).await?
+            }
             Write::EndSessions {
                 user_id,
                 room_ids,
@@ -201,12 +206,13 @@ impl Write {
                 is_group,
                 participants,
             } => {
+                let participants = fit_json(participants, narrow.osc_participants, "conversation");
                 sqlx::query(
                     "INSERT INTO osc_conversation (id, is_group, participants) VALUES (?, ?, ?)",
                 )
                 .bind(id.as_str())
                 .bind(i64::from(*is_group))
-                .bind(participants.as_str())
+                .bind(participants.as_ref())
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::query("storing a conversation"))?;
@@ -216,10 +222,11 @@ impl Write {
                 is_group,
                 participants,
             } => {
+                let participants = fit_json(participants, narrow.osc_participants, "conversation");
                 sqlx::query(
                     "UPDATE osc_conversation SET participants = ?, is_group = ? WHERE id = ?",
                 )
-                .bind(participants.as_str())
+                .bind(participants.as_ref())
                 .bind(i64::from(*is_group))
                 .bind(id.as_str())
                 .execute(&mut *tx)
@@ -233,6 +240,7 @@ impl Write {
                 message,
                 timestamp_ms,
             } => {
+                let message = fit_text(message, narrow.osc_message, "conversation message");
                 sqlx::query(
                     "INSERT INTO osc_messages (id, conversation_id, user_id, message, timestamp) \
                      VALUES (?, ?, ?, ?, ?)",
@@ -240,7 +248,7 @@ impl Write {
                 .bind(id.as_str())
                 .bind(conversation_id.as_str())
                 .bind(*user_id)
-                .bind(message.as_str())
+                .bind(message.as_ref())
                 .bind(*timestamp_ms)
                 .execute(&mut *tx)
                 .await
