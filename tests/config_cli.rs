@@ -79,13 +79,15 @@ fn check_prints_one_line_per_file() {
             format!(
                 "client {}: \"onscreen\" → namespaces /onscreen and /onscreen-im, \
                  database mysql://ilias@localhost:3306/ilias, \
-                 ILIAS version detected from the database",
+                 ILIAS version detected from the database at start-up \
+                 (settings ilias_version, else the chat tables)",
                 files[1].display()
             ),
             format!(
                 "client {}: \"campus\" → namespaces /campus and /campus-im, \
                  database mysql://ilias_campus@unix:/run/mysqld/mysqld.sock/ilias_campus, \
-                 ILIAS version detected from the database",
+                 ILIAS version detected from the database at start-up \
+                 (settings ilias_version, else the chat tables)",
                 files[2].display()
             ),
         ]

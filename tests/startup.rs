@@ -34,19 +34,54 @@ async fn serves_heartbeat_while_waiting_for_the_database() {
 }
 
 #[tokio::test]
-async fn connects_and_detects_the_generation() {
-    let db = TestDb::create(Schema::Ilias8).await;
-    let client = common::client_cfg("eight", "k", "s", &db);
-    let server = TestServer::start(server_cfg(free_port()), &[client]).await;
-    let detected = wait_for(&server, "ILIAS generation detected").await;
-    assert!(detected, "{}", server.logs());
-    assert!(
-        server.stderr().contains("generation=8"),
-        "{}",
-        server.logs()
-    );
-    drop(server);
-    db.drop_db().await;
+async fn connects_and_logs_the_generation_and_how_it_was_decided() {
+    for (schema, pinned, expected) in [
+        (
+            Schema::Ilias8,
+            None,
+            &[
+                "ILIAS 8 profile, detected from the database",
+                "generation=8",
+                "chatroom_prooms present",
+            ][..],
+        ),
+        (
+            Schema::Ilias11,
+            None,
+            &[
+                "ILIAS 11 profile, detected from the database",
+                "generation=11",
+                "settings ilias_version = 11.6",
+            ][..],
+        ),
+        (
+            Schema::Ilias11,
+            Some(10),
+            &[
+                "ilias_version in client.cfg differs from the database; using client.cfg",
+                "ILIAS 10 profile",
+                "how=\"ilias_version in client.cfg\"",
+            ][..],
+        ),
+    ] {
+        let db = TestDb::create(schema).await;
+        let mut client = common::client_cfg("gen", "k", "s", &db);
+        if let Some(pinned) = pinned {
+            client["ilias_version"] = json!(pinned);
+        }
+        let server = TestServer::start(server_cfg(free_port()), &[client]).await;
+        let decided = wait_for(&server, "profile").await;
+        assert!(decided, "{}", server.logs());
+        for text in expected {
+            assert!(
+                wait_for(&server, text).await,
+                "{schema:?}/{pinned:?}: no {text:?} in\n{}",
+                server.logs()
+            );
+        }
+        drop(server);
+        db.drop_db().await;
+    }
 }
 
 async fn wait_for(server: &TestServer, text: &str) -> bool {

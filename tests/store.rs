@@ -66,20 +66,79 @@ async fn concurrent_callers_never_share_a_sequence_id() {
 
 #[tokio::test]
 async fn generation_is_detected_from_the_schema() {
-    for (schema, expected) in [
-        (Schema::Ilias8, Generation::Ilias8),
-        (Schema::Ilias9, Generation::Ilias9),
-        (Schema::Ilias10, Generation::Ilias10),
+    for (schema, expected, how) in [
+        (
+            Schema::Ilias8,
+            Generation::Ilias8,
+            "chat tables (chatroom_prooms present",
+        ),
+        (
+            Schema::Ilias9,
+            Generation::Ilias9,
+            "chat tables (chatroom_smilies present",
+        ),
+        (
+            Schema::Ilias10,
+            Generation::Ilias10,
+            "settings ilias_version = 10.13",
+        ),
+        (
+            Schema::Ilias11,
+            Generation::Ilias11,
+            "settings ilias_version = 11.6",
+        ),
     ] {
         let db = TestDb::create(schema).await;
         let store = Store::connect(&db.database_config())
             .await
             .expect("connects");
-        assert_eq!(
-            store.detect_generation().await.expect("detects"),
-            expected,
-            "{schema:?}"
+        let detected = store.detect_generation().await.expect("detects");
+        assert_eq!(detected.generation, expected, "{schema:?}");
+        assert!(
+            detected.how.starts_with(how),
+            "{schema:?}: {}",
+            detected.how
         );
+        store.close().await;
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn without_the_settings_row_10_11_and_12_look_like_10() {
+    for (version, expected) in [
+        (Some("12.0"), Generation::Ilias12),
+        (Some("trunk"), Generation::Ilias10),
+        (None, Generation::Ilias10),
+    ] {
+        let db = TestDb::create(Schema::Ilias11).await;
+        let store = Store::connect(&db.database_config())
+            .await
+            .expect("connects");
+        match version {
+            Some(version) => {
+                sqlx::query("UPDATE settings SET value = ? WHERE keyword = 'ilias_version'")
+                    .bind(version)
+                    .execute(store.pool())
+                    .await
+                    .expect("updates");
+            }
+            None => {
+                sqlx::query("DROP TABLE settings")
+                    .execute(store.pool())
+                    .await
+                    .expect("drops");
+            }
+        }
+        let detected = store.detect_generation().await.expect("detects");
+        assert_eq!(
+            detected.generation, expected,
+            "{version:?}: {}",
+            detected.how
+        );
+        if expected == Generation::Ilias10 {
+            assert!(detected.how.contains("assuming 10"), "{}", detected.how);
+        }
         store.close().await;
         db.drop_db().await;
     }

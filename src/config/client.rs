@@ -18,7 +18,8 @@ const DATABASE_NAME: &str = "the name of the ILIAS database";
 const SQLITE_PATH: &str = "the path of the SQLite database file";
 const USER: &str = "the database user";
 const PASS: &str = "a string (may be empty)";
-const ILIAS_VERSION: &str = "8, 9 or 10 (or leave it out to detect the version from the database)";
+const ILIAS_VERSION: &str =
+    "8, 9, 10, 11 or 12 (or leave it out to detect the version from the database)";
 
 /// MySQL's default port, used when client.cfg says 0 or nothing (ILIAS writes 0 when
 /// client.ini.php has no port).

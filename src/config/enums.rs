@@ -142,27 +142,57 @@ impl fmt::Display for TimeOfDay {
 }
 
 impl Generation {
-    /// The ILIAS major version (8, 9 or 10).
+    /// The ILIAS major version (8 to 12).
     pub fn major(&self) -> u8 {
         match self {
             Generation::Ilias8 => 8,
             Generation::Ilias9 => 9,
             Generation::Ilias10 => 10,
+            Generation::Ilias11 => 11,
+            Generation::Ilias12 => 12,
         }
+    }
+
+    /// The release line of an ILIAS major version; releases newer than 12 get 12's
+    /// profile (nothing newer is known), older ones 8's.
+    pub fn of_major(major: u64) -> Generation {
+        match major {
+            0..=8 => Generation::Ilias8,
+            9 => Generation::Ilias9,
+            10 => Generation::Ilias10,
+            11 => Generation::Ilias11,
+            _ => Generation::Ilias12,
+        }
+    }
+
+    /// ILIAS 8 and 9 HTML-escape message text on the server (and replace astral
+    /// characters with `?`); ILIAS 10 un-escaped its stored history (Chatroom update
+    /// step 6) and escapes in the browser, so 10+ must never escape.
+    pub fn escapes_html(&self) -> bool {
+        *self <= Generation::Ilias9
+    }
+
+    /// ILIAS 11's user settings delete the `chat_osc_accept_msg` row of a user who
+    /// keeps the default, so a missing row means the administrator's default there;
+    /// up to ILIAS 10 every account has a row and a missing one means "no".
+    pub fn missing_accept_row_means_default(&self) -> bool {
+        *self >= Generation::Ilias11
     }
 }
 
 impl FromStr for Generation {
     type Err = InvalidValue;
 
-    /// `8`, `9` or `10`.
+    /// `8`, `9`, `10`, `11` or `12`.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.trim() {
             "8" => Ok(Generation::Ilias8),
             "9" => Ok(Generation::Ilias9),
             "10" => Ok(Generation::Ilias10),
+            "11" => Ok(Generation::Ilias11),
+            "12" => Ok(Generation::Ilias12),
             _ => Err(InvalidValue {
-                expected: "8, 9 or 10",
+                expected: "8, 9, 10, 11 or 12",
             }),
         }
     }

@@ -123,11 +123,15 @@ pub struct ServerConfig {
 }
 
 /// ILIAS release line a client runs; decides route shapes, escaping and payload extras.
+/// Ordered by release, so `>= Ilias10` means "ILIAS 10 or later". ILIAS 11 and 12 share
+/// ILIAS 10's profile except where [`Generation`]'s methods say otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Generation {
     Ilias8,
     Ilias9,
     Ilias10,
+    Ilias11,
+    Ilias12,
 }
 
 /// `auth` in client.cfg: the HTTP Basic credentials ILIAS PHP sends to `/backend`.

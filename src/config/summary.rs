@@ -83,7 +83,7 @@ impl ClientConfig {
     pub fn summary(&self) -> String {
         let version = match self.ilias_version {
             Some(generation) => format!("ILIAS version {generation} (from ilias_version)"),
-            None => "ILIAS version detected from the database".to_owned(),
+            None => "ILIAS version detected from the database at start-up (settings ilias_version, else the chat tables)".to_owned(),
         };
         format!(
             "client {}: \"{}\" → namespaces {} and {}, database {}, {version}",

@@ -42,11 +42,13 @@ pub enum ImEvent {
         user: UserId,
         text: String,
     },
-    /// `history(conversationId, oldestMessageTimestamp, reverseSorting?)`.
+    /// `history(conversationId, oldestMessageTimestamp, reverseSorting?)`. The sorting
+    /// flag is kept as sent: the original reverses on JavaScript truthiness and echoes
+    /// the value unchanged.
     History {
         conversation: String,
         before: Option<i64>,
-        reverse: Option<bool>,
+        reverse: Option<Value>,
     },
     /// `activity(conversationId, userId, timestamp)`.
     Activity {
@@ -251,13 +253,13 @@ fn parse_message(args: &EventArgs) -> Result<(String, UserId, String), ArgError>
     Ok((conversation, user, text))
 }
 
-fn parse_history(args: &EventArgs) -> Result<(String, Option<i64>, Option<bool>), ArgError> {
+fn parse_history(args: &EventArgs) -> Result<(String, Option<i64>, Option<Value>), ArgError> {
     Ok((
         conversation_id(args, 0)?,
         args.get(1)
             .map(|v| timestamp(v, 1, "oldest message timestamp"))
             .transpose()?,
-        args.optional_bool(2, "reverseSorting")?,
+        args.get(2).cloned(),
     ))
 }
 

@@ -1,12 +1,14 @@
 //! On-screen chat history: `history(conversationId, oldestMessageTimestamp,
 //! reverseSorting?)` answers one page of older messages, read from `osc_messages`.
 
+use serde_json::Value;
 use socketioxide::extract::SocketRef;
 
 use super::payload::{ConversationJson, History, MessageRow};
 use super::persist::settled_store;
 use super::{OnScreenChat, emit};
 use crate::socket::Refused;
+use crate::socket::args::truthy;
 use crate::store::osc;
 
 pub(super) async fn page(
@@ -14,7 +16,7 @@ pub(super) async fn page(
     socket: &SocketRef,
     conversation: String,
     before: Option<i64>,
-    reverse: Option<bool>,
+    reverse: Option<Value>,
 ) -> Result<(), Refused> {
     let user = chat
         .im()
@@ -30,7 +32,7 @@ pub(super) async fn page(
         None => Vec::new(),
     };
     let oldest = rows.iter().map(|m| m.timestamp).min().or(before);
-    if reverse == Some(true) {
+    if reverse.as_ref().is_some_and(truthy) {
         rows.reverse();
     }
     let view = chat

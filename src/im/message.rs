@@ -7,7 +7,6 @@ use super::model::StoredMessage;
 use super::payload::{ConversationJson, ImMessage};
 use super::{OnScreenChat, emit};
 use crate::clock::now_ms;
-use crate::config::Generation;
 use crate::escape::escape_html;
 use crate::ids::{UserId, new_uuid};
 use crate::socket::Refused;
@@ -28,9 +27,10 @@ pub(super) fn send(
         id: new_uuid(),
         conversation_id: conversation.clone(),
         user_id: user,
-        message: match generation {
-            Generation::Ilias8 | Generation::Ilias9 => escape_html(&text),
-            Generation::Ilias10 => text,
+        message: if generation.escapes_html() {
+            escape_html(&text)
+        } else {
+            text
         },
         timestamp: now_ms(),
     };

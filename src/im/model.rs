@@ -650,9 +650,18 @@ impl ImState {
     /// user is in `accepting` (`usr_pref` `chat_osc_accept_msg` = `y`). Returns how many
     /// participants accept.
     pub fn refresh_accepting(&mut self, accepting: &HashSet<UserId>) -> usize {
+        self.refresh_accepting_with(&AcceptSettings {
+            accepting: accepting.clone(),
+            ..AcceptSettings::default()
+        })
+    }
+
+    /// The settings refresh with a release's whole rule (see [`AcceptSettings`]).
+    /// Returns how many participants accept.
+    pub fn refresh_accepting_with(&mut self, settings: &AcceptSettings) -> usize {
         let mut count = 0;
         for p in self.participants.values_mut() {
-            p.accepts_messages = accepting.contains(&p.id);
+            p.accepts_messages = settings.accepts(p.id);
             count += usize::from(p.accepts_messages);
         }
         count
@@ -697,6 +706,25 @@ impl ImState {
             self.order.retain(|id| self.conversations.contains_key(id));
         }
         Purged { dropped, restore }
+    }
+}
+
+/// The `chat_osc_accept_msg` preferences as one release reads them: users with a
+/// `y` row accept, users with another value do not, and users without a row follow
+/// `default_accepts` (always false up to ILIAS 10, where every account has a row; the
+/// global default on ILIAS 11+, whose user settings delete the row of a user who
+/// keeps the default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcceptSettings {
+    pub accepting: HashSet<UserId>,
+    pub declining: HashSet<UserId>,
+    pub default_accepts: bool,
+}
+
+impl AcceptSettings {
+    /// Whether this user accepts on-screen chat messages.
+    pub fn accepts(&self, user: UserId) -> bool {
+        self.accepting.contains(&user) || (self.default_accepts && !self.declining.contains(&user))
     }
 }
 

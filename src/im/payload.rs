@@ -109,8 +109,9 @@ pub struct History {
     #[serde(flatten)]
     pub conversation: ConversationJson,
     pub messages: Vec<MessageRow>,
+    /// As the browser sent it (the original echoes the raw value).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reverse_sorting: Option<bool>,
+    pub reverse_sorting: Option<serde_json::Value>,
     pub oldest_message_timestamp: Option<i64>,
 }
 
@@ -191,7 +192,7 @@ mod tests {
         let history = History {
             conversation: ConversationJson::of(&view(), 0),
             messages: vec![MessageRow::of(&stored())],
-            reverse_sorting: Some(true),
+            reverse_sorting: Some(serde_json::json!(true)),
             oldest_message_timestamp: Some(1_700_000_000_123),
         };
         assert_eq!(

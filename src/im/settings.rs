@@ -3,7 +3,7 @@
 //! the database at start-up and every 20 minutes. Answers are JSON with HTTP 200, also
 //! for malformed input (never a 500, unlike the original).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::Json;
@@ -12,9 +12,10 @@ use axum::extract::{Extension, Query};
 use serde_json::{Value, json};
 
 use super::OnScreenChat;
+use super::model::AcceptSettings;
 use crate::ids::UserId;
 use crate::socket::args::{id_value, truthy};
-use crate::store::{StoreError, osc};
+use crate::store::{Store, StoreError, osc};
 
 /// Why a `UserConfigChange` message was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,13 +91,14 @@ pub(super) async fn user_config_change(
 }
 
 /// The settings refresh (start-up and every 20 minutes): every known participant
-/// accepts messages exactly when `usr_pref` says `chat_osc_accept_msg` = `y`.
+/// accepts messages when `usr_pref` says `chat_osc_accept_msg` = `y`; on ILIAS 11+ also
+/// when the user has no such row and the administrator's default is `y`.
 pub async fn refresh_settings(chat: &OnScreenChat) -> Result<(), StoreError> {
     let Some(store) = chat.client.store() else {
         return Ok(());
     };
-    let accepting = osc::accepting_users(store).await?;
-    let count = chat.im().refresh_accepting(&accepting);
+    let settings = accept_settings(chat, store).await?;
+    let count = chat.im().refresh_accepting_with(&settings);
     tracing::info!(
         client = chat.name(),
         accepting = count,
@@ -105,38 +107,35 @@ pub async fn refresh_settings(chat: &OnScreenChat) -> Result<(), StoreError> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn config_changes_parse_every_user() {
-        let mut parsed = parse_config_change(Some(
-            r#"{"6":{"acceptsMessages":true},"7":{"acceptsMessages":false},"8":{},"9":{"acceptsMessages":1}}"#,
-        ))
-        .expect("valid");
-        parsed.sort();
-        assert_eq!(parsed, vec![(6, true), (7, false), (8, false), (9, true)]);
+/// Reads the accept-messages preferences by the client's release rule. On ILIAS 11+
+/// an unreadable default counts as "no" (the stricter reading), with a warning.
+async fn accept_settings(chat: &OnScreenChat, store: &Store) -> Result<AcceptSettings, StoreError> {
+    let accepting = osc::accepting_users(store).await?;
+    if !chat.client.generation().missing_accept_row_means_default() {
+        return Ok(AcceptSettings {
+            accepting,
+            ..Default::default()
+        });
     }
-
-    #[test]
-    fn malformed_changes_say_why() {
-        assert_eq!(parse_config_change(None), Err(ConfigChangeError::Missing));
-        assert!(matches!(
-            parse_config_change(Some("{")),
-            Err(ConfigChangeError::NotJson(_))
-        ));
-        assert_eq!(
-            parse_config_change(Some("[1]")),
-            Err(ConfigChangeError::NotObject)
-        );
-        assert_eq!(
-            parse_config_change(Some(r#"{"x":{"acceptsMessages":true}}"#)),
-            Err(ConfigChangeError::BadUser("x".into()))
-        );
-        assert_eq!(
-            parse_config_change(Some(r#"{"6":true}"#)),
-            Err(ConfigChangeError::BadSettings(6))
-        );
-    }
+    let default_accepts = osc::accepts_by_default(store)
+        .await
+        .unwrap_or_else(|error| {
+            tracing::warn!(client = chat.name(), %error, "cannot read the default of chat_osc_accept_msg; users without a preference do not accept messages");
+            false
+        });
+    let declining = if default_accepts {
+        osc::declining_users(store).await?
+    } else {
+        HashSet::new()
+    };
+    tracing::debug!(
+        client = chat.name(),
+        default_accepts,
+        "users without a chat_osc_accept_msg preference follow the default"
+    );
+    Ok(AcceptSettings {
+        accepting,
+        declining,
+        default_accepts,
+    })
 }

@@ -37,6 +37,7 @@ pub enum RoomEvent {
 pub struct Login {
     pub name: String,
     pub user: UserId,
+    /// `None` when the page sent no flag (pages before ILIAS 10).
     pub profile_picture_visible: Option<bool>,
 }
 
@@ -89,7 +90,10 @@ impl RoomEvent {
             "login" => RoomEvent::Login(Login {
                 name: args.text(0, "name")?,
                 user: args.id(1, "user id")?,
-                profile_picture_visible: args.optional_bool(2, "profilePictureVisible")?,
+                // The original stores whatever the page sends and never refuses a
+                // login for it; the browsers only test it for truth, so JavaScript
+                // truthiness it is.
+                profile_picture_visible: args.get(2).map(truthy),
             }),
             "enterRoom" => RoomEvent::EnterRoom(room_key(args, 0, generation)?),
             "message" => RoomEvent::Message(parse_message(args, generation)?),

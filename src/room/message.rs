@@ -8,7 +8,6 @@ use super::model::{Recipients, SpeakError};
 use super::payload::{ChatMessage, Notice, Sender, Stored};
 use super::persist::{ensure_room, persist_stored};
 use super::{RoomChat, emit};
-use crate::config::Generation;
 use crate::escape::escape_html;
 use crate::socket::Refused;
 
@@ -33,9 +32,10 @@ pub(super) async fn send(
         .send(socket.id, message.key, whisper_to)
         .map_err(Refused::because)?;
     let generation = chat.client.generation();
-    let content = match generation {
-        Generation::Ilias8 | Generation::Ilias9 => escape_html(&message.content),
-        Generation::Ilias10 => message.content,
+    let content = if generation.escapes_html() {
+        escape_html(&message.content)
+    } else {
+        message.content
     };
     let scope = emit::scope(chat, message.key);
     let payload = ChatMessage::new(

@@ -38,8 +38,9 @@ pub struct Subscriber {
     /// Chat name from the browser's `login` (trusted as in the original: PHP put it on
     /// the page). `None` until the first login.
     pub name: Option<String>,
-    /// ILIAS 10: whether the profile picture may be shown.
-    pub profile_picture_visible: bool,
+    /// ILIAS 10+: whether the profile picture may be shown, as the last `login` said;
+    /// `None` when it said nothing (the key is then left out, as in the original).
+    pub profile_picture_visible: Option<bool>,
     pub sockets: Vec<Sid>,
 }
 
@@ -48,7 +49,7 @@ impl Subscriber {
         Subscriber {
             id,
             name: None,
-            profile_picture_visible: false,
+            profile_picture_visible: None,
             sockets: Vec::new(),
         }
     }
@@ -127,7 +128,7 @@ pub struct Entered {
 pub struct Member {
     pub id: UserId,
     pub username: String,
-    pub profile_picture_visible: bool,
+    pub profile_picture_visible: Option<bool>,
 }
 
 /// Why a chat message or typing event from a socket was dropped.
@@ -281,9 +282,8 @@ impl RoomState {
     ) -> Option<&Subscriber> {
         let subscriber = self.subscribers.get_mut(&user)?;
         subscriber.name = Some(name);
-        if let Some(visible) = profile_picture_visible {
-            subscriber.profile_picture_visible = visible;
-        }
+        // Every login replaces the flag, also with "none", as the original's does.
+        subscriber.profile_picture_visible = profile_picture_visible;
         if !subscriber.sockets.contains(&sid) {
             subscriber.sockets.push(sid);
         }

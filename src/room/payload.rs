@@ -34,7 +34,7 @@ impl Scope {
 pub struct Sender {
     pub id: UserId,
     pub username: String,
-    /// ILIAS 10 only.
+    /// ILIAS 10+ only, and only when the login sent the flag.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile_picture_visible: Option<bool>,
 }
@@ -46,7 +46,8 @@ impl Sender {
             id: subscriber.id,
             username: subscriber.username().to_string(),
             profile_picture_visible: (generation >= Generation::Ilias10)
-                .then_some(subscriber.profile_picture_visible),
+                .then_some(subscriber.profile_picture_visible)
+                .flatten(),
         }
     }
 }
@@ -212,7 +213,8 @@ impl UserEntry {
             id: member.id,
             username: member.username.clone(),
             profile_picture_visible: (generation >= Generation::Ilias10)
-                .then_some(member.profile_picture_visible),
+                .then_some(member.profile_picture_visible)
+                .flatten(),
         }
     }
 }
@@ -327,6 +329,17 @@ mod tests {
         assert_eq!(
             sender,
             json!({"id": 42, "username": "ann", "profile_picture_visible": true})
+        );
+        // Key order as PHP receives `from` back; no flag at login → no key.
+        assert_eq!(
+            serde_json::to_string(&Sender::of(&subscriber(), Generation::Ilias11)).expect("json"),
+            r#"{"id":42,"username":"ann","profile_picture_visible":true}"#
+        );
+        let mut silent = subscriber();
+        silent.profile_picture_visible = None;
+        assert_eq!(
+            serde_json::to_string(&Sender::of(&silent, Generation::Ilias11)).expect("json"),
+            r#"{"id":42,"username":"ann"}"#
         );
     }
 }

@@ -47,18 +47,11 @@ impl ServedClient {
     /// sockets.
     pub async fn connect_database(&self) {
         let client = &self.client;
-        let store = Store::connect_with_retry(client.name(), &client.config.database).await;
-        if client.config.ilias_version.is_none() {
-            match store.detect_generation().await {
-                Ok(generation) => {
-                    tracing::info!(client = client.name(), %generation, "ILIAS generation detected");
-                    client.set_detected_generation(generation);
-                }
-                Err(error) => {
-                    tracing::warn!(client = client.name(), %error, "cannot detect the ILIAS generation; assuming 9")
-                }
-            }
-        }
+        let store = Store::connect_with_retry(client.name(), &client.config.database)
+            .await
+            .with_column_charsets(client.name())
+            .await;
+        decide_generation(client, &store).await;
         if let Some(worker) = client.take_write_worker() {
             tokio::spawn(worker.run(store.clone()));
         }
@@ -131,5 +124,38 @@ impl BackendClients for ServedClients {
         extensions.insert(served.im.clone());
         extensions.insert(served.client.clone());
         Some((served.client.auth(), extensions))
+    }
+}
+
+/// Settles a client's ILIAS release line and logs which one it got and why: the
+/// `ilias_version` pinned in client.cfg wins (with a warning when the database says
+/// otherwise), else what the database tells.
+async fn decide_generation(client: &Client, store: &Store) {
+    let detected = store.detect_generation().await;
+    let pinned_how = "ilias_version in client.cfg";
+    match (client.config.ilias_version, detected) {
+        (Some(pinned), Ok(detected)) => {
+            if detected.generation != pinned {
+                tracing::warn!(
+                    client = client.name(),
+                    pinned = %pinned,
+                    detected = %detected.generation,
+                    how = %detected.how,
+                    "ilias_version in client.cfg differs from the database; using client.cfg"
+                );
+            }
+            tracing::info!(client = client.name(), generation = %pinned, how = pinned_how, "ILIAS {pinned} profile");
+        }
+        (Some(pinned), Err(_)) => {
+            tracing::info!(client = client.name(), generation = %pinned, how = pinned_how, "ILIAS {pinned} profile");
+        }
+        (None, Ok(detected)) => {
+            let generation = detected.generation;
+            tracing::info!(client = client.name(), %generation, how = %detected.how, "ILIAS {generation} profile, detected from the database");
+            client.set_detected_generation(generation);
+        }
+        (None, Err(error)) => {
+            tracing::warn!(client = client.name(), %error, "cannot detect the ILIAS generation; assuming 9")
+        }
     }
 }

@@ -6,11 +6,13 @@
 //! database. Queries are runtime strings with `?` placeholders so that one code path
 //! serves MySQL/MariaDB (production) and SQLite (the demo).
 
+mod charset;
 pub mod chatroom;
 mod connect;
 pub mod demo;
 pub mod osc;
 mod queue;
+mod release;
 mod sequence;
 mod writes;
 
@@ -18,9 +20,11 @@ use std::time::Duration;
 
 use sqlx::AnyPool;
 
-use crate::config::{DatabaseConfig, Generation};
+use crate::config::DatabaseConfig;
 
+pub use charset::NarrowColumns;
 pub use queue::{WriteQueue, WriteQueueWorker};
+pub use release::Detection;
 pub use sequence::Sequence;
 pub use writes::{PurgeReport, Reply, Write};
 
@@ -65,6 +69,8 @@ pub enum Dialect {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// Text columns that cannot hold 4-byte characters (see `charset`).
+    narrow: NarrowColumns,
 }
 
 impl Store {
@@ -99,7 +105,11 @@ impl Store {
 
     /// Wraps an existing pool (used by tests and the demo).
     pub fn from_pool(pool: AnyPool, dialect: Dialect) -> Store {
-        Store { pool, dialect }
+        Store {
+            pool,
+            dialect,
+            narrow: NarrowColumns::default(),
+        }
     }
 
     /// The underlying pool.
@@ -140,19 +150,6 @@ impl Store {
             .await
             .map_err(StoreError::query("looking up a table"))?;
         Ok(count > 0)
-    }
-
-    /// Tells which ILIAS release line created this schema: ILIAS 8 still has the
-    /// private-room tables, ILIAS 9 dropped them but kept `chatroom_smilies`, ILIAS 10
-    /// dropped that too.
-    pub async fn detect_generation(&self) -> Result<Generation, StoreError> {
-        if self.table_exists("chatroom_prooms").await? {
-            Ok(Generation::Ilias8)
-        } else if self.table_exists("chatroom_smilies").await? {
-            Ok(Generation::Ilias9)
-        } else {
-            Ok(Generation::Ilias10)
-        }
     }
 
     /// Closes every pooled connection.

@@ -341,3 +341,29 @@ pub(super) async fn purge(conn: &mut AnyConnection, bound_ms: i64) -> Result<Osc
         conversation_ids,
     })
 }
+
+/// Users with a `chat_osc_accept_msg` row that is not `y` (they decline messages).
+pub async fn declining_users(store: &Store) -> Result<HashSet<UserId>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT usr_id FROM usr_pref WHERE keyword = ? AND (value IS NULL OR value <> ?)",
+    )
+    .bind("chat_osc_accept_msg")
+    .bind("y")
+    .fetch_all(store.pool())
+    .await
+    .map_err(StoreError::query("reading message settings"))?;
+    rows.iter()
+        .map(|row| int(row, "usr_id"))
+        .collect::<Result<_, _>>()
+        .map_err(StoreError::query("reading message settings"))
+}
+
+/// The administrator's default for `chat_osc_accept_msg` (`settings`, module
+/// `common`): true when it is `y`.
+pub async fn accepts_by_default(store: &Store) -> Result<bool, StoreError> {
+    Ok(store
+        .common_setting("chat_osc_accept_msg")
+        .await?
+        .as_deref()
+        == Some("y"))
+}

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
+use super::charset::{fit_json, fit_text};
 use super::{Store, StoreError, chatroom, osc};
 
 /// A one-time answer channel carried by a [`Write`] whose caller wants its outcome
@@ -160,6 +161,7 @@ impl Write {
     /// Applies the write. Multi-statement writes run in one transaction, so a retry
     /// after a failure never duplicates rows.
     pub async fn apply(&self, store: &Store) -> Result<(), StoreError> {
+        let narrow = store.narrow_columns();
         let mut tx = store
             .pool()
             .begin()
@@ -172,7 +174,8 @@ impl Write {
                 message,
                 timestamp_s,
             } => {
-                chatroom::insert_history(&mut tx, *room_id, *sub_room, message, *timestamp_s)
+                let message = fit_json(message, narrow.history, "chat history entry");
+                chatroom::insert_history(&mut tx, *room_id, *sub_room, &message, *timestamp_s)
                     .await?
             }
             Write::EndSessions {
@@ -202,12 +205,18 @@ impl Write {
                 id,
                 is_group,
                 participants,
-            } => osc::insert_conversation(&mut tx, id, *is_group, participants).await?,
+            } => {
+                let participants = fit_json(participants, narrow.osc_participants, "conversation");
+                osc::insert_conversation(&mut tx, id, *is_group, &participants).await?
+            }
             Write::ConversationUpdate {
                 id,
                 is_group,
                 participants,
-            } => osc::update_conversation(&mut tx, id, *is_group, participants).await?,
+            } => {
+                let participants = fit_json(participants, narrow.osc_participants, "conversation");
+                osc::update_conversation(&mut tx, id, *is_group, &participants).await?
+            }
             Write::ConversationMessage {
                 id,
                 conversation_id,
@@ -215,12 +224,13 @@ impl Write {
                 message,
                 timestamp_ms,
             } => {
+                let message = fit_text(message, narrow.osc_message, "conversation message");
                 osc::insert_message(
                     &mut tx,
                     id,
                     conversation_id,
                     *user_id,
-                    message,
+                    &message,
                     *timestamp_ms,
                 )
                 .await?

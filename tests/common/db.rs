@@ -165,10 +165,17 @@ pub enum Schema {
     Ilias9,
     /// ILIAS 10: no smilies, no uploads, no `restrict_history`.
     Ilias10,
+    /// ILIAS 11: ILIAS 10's chat tables; `settings` says 11.
+    Ilias11,
 }
 
 impl Schema {
-    pub const ALL: [Schema; 3] = [Schema::Ilias8, Schema::Ilias9, Schema::Ilias10];
+    pub const ALL: [Schema; 4] = [
+        Schema::Ilias8,
+        Schema::Ilias9,
+        Schema::Ilias10,
+        Schema::Ilias11,
+    ];
 
     /// The fixture SQL (`tests/fixtures/schema/ilias<N>.sql`).
     pub fn sql(self) -> &'static str {
@@ -176,15 +183,17 @@ impl Schema {
             Schema::Ilias8 => include_str!("../fixtures/schema/ilias8.sql"),
             Schema::Ilias9 => include_str!("../fixtures/schema/ilias9.sql"),
             Schema::Ilias10 => include_str!("../fixtures/schema/ilias10.sql"),
+            Schema::Ilias11 => include_str!("../fixtures/schema/ilias11.sql"),
         }
     }
 
-    /// 8, 9 or 10.
+    /// 8, 9, 10 or 11.
     pub fn version(self) -> u8 {
         match self {
             Schema::Ilias8 => 8,
             Schema::Ilias9 => 9,
             Schema::Ilias10 => 10,
+            Schema::Ilias11 => 11,
         }
     }
 }

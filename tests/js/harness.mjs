@@ -80,16 +80,18 @@ async function adminConnection(extra = {}) {
 }
 
 /**
- * A fresh database `ilias_chat_t_<pid>_<n>_<random>` with the ILIAS `generation` (8, 9
- * or 10) schema from tests/fixtures/schema. Call `drop()` when done.
+ * A fresh database `ilias_chat_t_<pid>_<n>_<random>` with the ILIAS `generation` (8, 9,
+ * 10 or 11) schema from tests/fixtures/schema. `charset: 'utf8mb3'` builds it with
+ * 3-byte utf8 tables, as many ILIAS installations still have. Call `drop()` when done.
  */
-export async function createTestDb(generation = 9) {
-  if (![8, 9, 10].includes(generation)) throw new Error(`no schema for ILIAS ${generation}`);
+export async function createTestDb(generation = 9, { charset = 'utf8mb4' } = {}) {
+  if (![8, 9, 10, 11].includes(generation)) throw new Error(`no schema for ILIAS ${generation}`);
+  if (!['utf8mb4', 'utf8mb3'].includes(charset)) throw new Error(`no ${charset} variant`);
   const srv = parseDbUrl(testDatabaseUrl());
   const name = `ilias_chat_t_${uniqueSuffix()}`;
   const conn = await adminConnection({ multipleStatements: true });
   await conn.query(
-    `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
+    `CREATE DATABASE \`${name}\` CHARACTER SET ${charset} COLLATE ${charset}_unicode_ci`,
   );
   const db = {
     name,
@@ -126,7 +128,11 @@ export async function createTestDb(generation = 9) {
   };
   try {
     await conn.query(`USE \`${name}\``);
-    const schema = fs.readFileSync(path.join(SCHEMA_DIR, `ilias${generation}.sql`), 'utf8');
+    let schema = fs.readFileSync(path.join(SCHEMA_DIR, `ilias${generation}.sql`), 'utf8');
+    if (charset !== 'utf8mb4') {
+      // The tables only; the connection keeps speaking utf8mb4, as the server's does.
+      schema = schema.replace(/CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci/g, `CHARSET=${charset} COLLATE=${charset}_unicode_ci`).replace(/CHARSET=utf8mb4;/g, `CHARSET=${charset};`);
+    }
     await conn.query(schema);
   } catch (e) {
     await db.drop();

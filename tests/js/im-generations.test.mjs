@@ -1,13 +1,16 @@
-// On-screen chat differences between ILIAS generations (spec §6.5, §6.6, §11):
-// ILIAS 8/9 escape IM text on the server (delivered and stored escaped, no message id on
-// the wire); ILIAS 10 sends raw text, puts the message's uuid into the message object
-// (= osc_messages.id) and knows `history(…, reverseSorting)`.
+// On-screen chat differences between ILIAS generations (spec §6.5, §6.6, §11 and the
+// ILIAS 10-12 addendum): ILIAS 8/9 escape IM text on the server (delivered and stored
+// escaped, no message id on the wire); ILIAS 10 and 11 send raw text, put the
+// message's uuid into the message object (= osc_messages.id) and know
+// `history(…, reverseSorting)`; ILIAS 11 reads a missing accept-messages row as the
+// administrator's default; emoji on 3-byte utf8 tables.
 
 import assert from 'node:assert/strict';
 
 import {
   ALICE,
   BOB,
+  CAROL,
   GROUP_FALSE,
   TS,
   UUID,
@@ -20,6 +23,8 @@ import {
   NONNEG_INT,
   optional,
   rowJson,
+  sleep,
+  startConversation,
 } from './im-helpers.mjs';
 
 const RAW = `<b class="x">Tom & Jerry's</b> &amp; &#39; 😀 ü €`;
@@ -94,12 +99,12 @@ for (const generation of [8, 9]) {
   );
 }
 
-{
+for (const generation of [10, 11]) {
   const s = {};
   imTest(
-    'ILIAS 10: raw IM text, the message object carries its uuid (= osc_messages.id), history reverseSorting',
+    `ILIAS ${generation}: raw IM text, the message object carries its uuid (= osc_messages.id), history reverseSorting`,
     {
-      generation: 10,
+      generation,
       seed: async (ctx) => {
         const t0 = Date.now() - 3600000;
         s.c = await ctx.insertConversation({ participants: [ALICE, BOB] });
@@ -161,6 +166,15 @@ for (const generation of [8, 9]) {
       await ctx.expect([[alice, [ev('history', page([live, m[7], m[6], m[5], m[4], m[3]], m[3].ts, false))]]], {
         message: 'history reverseSorting=false',
       });
+      // JavaScript truthiness, and the flag comes back as sent (the originals echo it).
+      a.emit('history', c.id, null, '1');
+      await ctx.expect([[alice, [ev('history', page([m[3], m[4], m[5], m[6], m[7], live], m[3].ts, '1'))]]], {
+        message: 'history reverseSorting="1"',
+      });
+      a.emit('history', c.id, null, 0);
+      await ctx.expect([[alice, [ev('history', page([live, m[7], m[6], m[5], m[4], m[3]], m[3].ts, 0))]]], {
+        message: 'history reverseSorting=0',
+      });
 
       // The suppression events carry the id too.
       const ab2 = c.id;
@@ -181,6 +195,124 @@ for (const generation of [8, 9]) {
       await ctx.waitRows('SELECT * FROM osc_messages WHERE id = ?', [a.lastPayload('message').id], (r) => r.length === 1);
       bob.tabs[0].emit('message', ab2, BOB.id, 'y');
       await ctx.expect([[bob, [ev('senderSuppressesMessages', { conversationId: ab2, userId: BOB.id, message: 'y', timestamp: TS, id: UUID })]]]);
+    },
+  );
+}
+
+// Who accepts messages when a user has no chat_osc_accept_msg row: up to ILIAS 10
+// every account has one, so none means "no"; ILIAS 11's user settings delete the row
+// of a user who keeps the default, so none means the administrator's default
+// (settings common/chat_osc_accept_msg). bob has no row, carol says 'n'.
+for (const [generation, defaultValue, bobAccepts] of [
+  [10, 'y', false],
+  [11, 'y', true],
+  [11, 'n', false],
+  [11, null, false],
+]) {
+  const s = {};
+  imTest(
+    `ILIAS ${generation}, default ${defaultValue ?? '(none)'}: a participant without a preference row ${bobAccepts ? 'writes and is written to' : 'is suppressed'}; an 'n' row always is`,
+    {
+      generation,
+      seed: async (ctx) => {
+        if (defaultValue !== null) {
+          await ctx.db.query("REPLACE INTO settings (module, keyword, value) VALUES ('common', 'chat_osc_accept_msg', ?)", [defaultValue]);
+        }
+        await ctx.setPref(ALICE.id, 'y');
+        await ctx.setPref(CAROL.id, 'n');
+        s.ab = await ctx.insertConversation({ participants: [ALICE, BOB] });
+        s.ac = await ctx.insertConversation({ participants: [ALICE, CAROL] });
+      },
+    },
+    async (ctx) => {
+      const alice = await ctx.online(ALICE);
+      const bob = await ctx.online(BOB);
+      const carol = await ctx.online(CAROL);
+      await ctx.settle();
+      for (const u of [alice, bob, carol]) for (const t of u.tabs) t.events.length = 0;
+
+      alice.tabs[0].emit('message', s.ab.id, ALICE.id, 'to bob');
+      const toBob = ctx.msg(s.ab.id, ALICE, 'to bob');
+      const convAb = ev('conversation', liveConv(s.ab.id, [ALICE, BOB], { group: GROUP_FALSE }));
+      if (bobAccepts) {
+        await ctx.expect([
+          [alice, [convAb, ev('message', toBob)]],
+          [bob, [convAb, ev('message', toBob)]],
+        ]);
+      } else {
+        await ctx.expect([
+          [alice, [convAb, ev('message', toBob), ev('participantsSuppressedMessages', { ...toBob, ignoredParticipants: { [BOB.id]: BOB.id } })]],
+        ]);
+      }
+      // Stored either way: alice accepts.
+      await ctx.waitRows('SELECT * FROM osc_messages WHERE conversation_id = ?', [s.ab.id], (r) => r.length === 1);
+
+      bob.tabs[0].emit('message', s.ab.id, BOB.id, 'from bob');
+      const fromBob = ctx.msg(s.ab.id, BOB, 'from bob');
+      if (bobAccepts) {
+        await ctx.expect([
+          [alice, [convAb, ev('message', fromBob)]],
+          [bob, [convAb, ev('message', fromBob)]],
+        ]);
+        await ctx.waitRows('SELECT * FROM osc_messages WHERE conversation_id = ?', [s.ab.id], (r) => r.length === 2);
+      } else {
+        await ctx.expect([[bob, [ev('senderSuppressesMessages', fromBob)]]]);
+      }
+
+      carol.tabs[0].emit('message', s.ac.id, CAROL.id, 'from carol');
+      await ctx.expect([[carol, [ev('senderSuppressesMessages', ctx.msg(s.ac.id, CAROL, 'from carol'))]]]);
+      await sleep(200);
+      const stored = await ctx.db.query('SELECT message FROM osc_messages ORDER BY timestamp');
+      assert.deepEqual(stored.map((r) => r.message), bobAccepts ? ['to bob', 'from bob'] : ['to bob']);
+    },
+  );
+}
+
+// Many ILIAS databases still have 3-byte utf8 tables; emoji in names and text must
+// reach the browsers unchanged and the rows must still be stored. ILIAS 11 also
+// validates a conversation request before it creates anything.
+for (const generation of [9, 10, 11]) {
+  imTest(
+    `ILIAS ${generation} on utf8mb3 tables: emoji in a participant name and a message are delivered, the rows are stored`,
+    {
+      generation,
+      charset: 'utf8mb3',
+      seed: async (ctx) => {
+        await ctx.setPref(ALICE.id, 'y');
+        await ctx.setPref(BOB.id, 'y');
+      },
+    },
+    async (ctx) => {
+      const fox = { id: BOB.id, name: 'bob 🦊' };
+      const alice = await ctx.online(ALICE);
+      const bob = await ctx.online(fox);
+
+      // Not every participant is an object: nothing is created or stored.
+      alice.tabs[0].emit('conversation', [{ id: ALICE.id, name: 'alice' }, 'bob']);
+      await ctx.expect([], { message: 'refused conversation request' });
+      assert.deepEqual(await ctx.db.query('SELECT id FROM osc_conversation'), []);
+
+      const id = await startConversation(ctx, alice, fox);
+      const row = await ctx.waitRows('SELECT participants FROM osc_conversation WHERE id = ?', [id], (r) => r.length === 1);
+      assert.deepEqual(JSON.parse(row[0].participants).map((p) => p.name), ['alice', 'bob 🦊'], row[0].participants);
+
+      const text = 'party 🎉 ü € <b>';
+      alice.tabs[0].emit('message', id, ALICE.id, text);
+      const m = ctx.msg(id, ALICE, ctx.text(text));
+      const c = ev('conversation', liveConv(id, [ALICE, fox], { group: GROUP_FALSE }));
+      await ctx.expect([
+        [alice, [c, ev('message', m)]],
+        [bob, [c, ev('message', m)]],
+      ]);
+      const rows = await ctx.waitRows('SELECT message FROM osc_messages WHERE conversation_id = ?', [id], (r) => r.length === 1, {
+        what: 'the emoji message row',
+      });
+      // ILIAS 9 replaced the emoji with ? itself; on 10+ only the column's limit applies.
+      assert.equal(rows[0].message, generation < 10 ? ctx.text(text) : 'party \uFFFD ü € <b>');
+      const [{ charset }] = await ctx.db.query(
+        "SELECT CHARACTER_SET_NAME AS charset FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'osc_messages' AND COLUMN_NAME = 'message'",
+      );
+      assert.equal(charset, 'utf8mb3', 'the test really runs on a 3-byte column');
     },
   );
 }

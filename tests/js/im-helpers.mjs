@@ -116,7 +116,8 @@ export function rowJson(m) {
 const CONNECT_SETTLE_MS = 60;
 
 /**
- * node:test test with a fresh IM context. opts: generation (8|9|10, default 9),
+ * node:test test with a fresh IM context. opts: generation (8|9|10|11, default 9),
+ * charset ('utf8mb3' for 3-byte tables),
  * seed (async (ctx) => …, runs before the server starts), timeout (ms).
  * Failures carry the tail of the server log.
  */
@@ -125,11 +126,11 @@ export function imTest(name, opts, fn) {
     fn = opts;
     opts = {};
   }
-  const { timeout = 120000, skip, todo, generation = 9, seed } = opts;
+  const { timeout = 120000, skip, todo, generation = 9, seed, charset } = opts;
   return contextTest(
     name,
     { timeout, skip, todo },
-    async () => new ImContext(await createTestDb(generation), generation, seed),
+    async () => new ImContext(await createTestDb(generation, { charset }), generation, seed),
     fn,
   );
 }

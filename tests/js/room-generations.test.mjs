@@ -9,6 +9,7 @@ import {
   ALICE,
   BOB,
   CAROL,
+  DAVE,
   ACCESS_DENIED,
   BAD_AUTHS,
   NONEMPTY_STRING,
@@ -336,10 +337,10 @@ roomTest('ILIAS 8: start-up closes open private rooms and does not serve them', 
 // ILIAS 10
 // ---------------------------------------------------------------------------
 
-roomTest('ILIAS 10: profile_picture_visible from login’s 3rd argument, raw text, no stored notices', { generation: 10 }, async (ctx) => {
+for (const generation of [10, 11]) roomTest(`ILIAS ${generation}: profile_picture_visible from login’s 3rd argument, raw text, no stored notices`, { generation }, async (ctx) => {
   const alice = await ctx.join({ ...ALICE, ppv: true });
-  const bobUser = { ...BOB, ppv: false };
-  // bob's browser sends no 3rd argument: false.
+  const bobUser = BOB;
+  // bob's browser sends no 3rd argument: no key, as the original's JSON has none.
   await ctx.expectBackend('Connect', [ROOM, BOB.id], { status: 200 });
   await ctx.expectBackend('EnterPrivateRoom', [ROOM, BOB.id], { success: true });
   const b = await ctx.browser('bob');
@@ -358,7 +359,7 @@ roomTest('ILIAS 10: profile_picture_visible from login’s 3rd argument, raw tex
           roomId: ROOM,
           users: {
             101: { id: 101, username: 'alice', profile_picture_visible: true },
-            102: { id: 102, username: 'bob', profile_picture_visible: false },
+            102: { id: 102, username: 'bob' },
           },
         }),
         ctx.notice('welcome_to_chat', { id: BOB.id, username: 'bob', title: 'Main' }),
@@ -403,7 +404,7 @@ roomTest('ILIAS 10: profile_picture_visible from login’s 3rd argument, raw tex
   ctx.assertStored(rows[1], ctx.storedMessage(bobUser, 'hi'));
 });
 
-roomTest('ILIAS 10: the disconnected notice is not stored', { generation: 10, graceMs: 300 }, async (ctx) => {
+for (const generation of [10, 11]) roomTest(`ILIAS ${generation}: the disconnected notice is not stored`, { generation, graceMs: 300 }, async (ctx) => {
   const alice = await ctx.join({ ...ALICE, ppv: true });
   const bob = await ctx.join(BOB);
   bob.tabs[0].close();
@@ -414,6 +415,95 @@ roomTest('ILIAS 10: the disconnected notice is not stored', { generation: 10, gr
   await sleep(300);
   assert.deepEqual((await ctx.history()).map((r) => JSON.parse(r.message).content), ['barrier']);
 });
+
+// What ILIAS 10/11 pages send at login: a boolean, nothing (an older page) or, from
+// templates that pass a PHP value through, a non-boolean. The originals store it as
+// given, so every login is accepted; the browsers and PHP only test it for truth.
+for (const generation of [10, 11]) {
+  roomTest(`ILIAS ${generation}: any profile_picture_visible is accepted (JS truthiness), no flag → no key; {id, username, profile_picture_visible} in this order`, { generation }, async (ctx) => {
+    const alice = await ctx.join({ ...ALICE, ppv: false });
+    const bob = await ctx.join({ ...BOB, ppv: '1' });
+    const carol = await ctx.join(CAROL);
+    const dave = await ctx.join({ ...DAVE, ppv: 0 });
+    const everyone = [
+      { ...ALICE, ppv: false },
+      { ...BOB, ppv: '1' },
+      CAROL,
+      { ...DAVE, ppv: 0 },
+    ];
+    // Everyone got in (ctx.join waits for private_room_entered after loggedIn).
+    bob.tabs[0].say('from bob');
+    carol.tabs[0].say('from carol');
+    const mb = ctx.message({ ...BOB, ppv: '1' }, 'from bob');
+    const mc = ctx.message(CAROL, 'from carol');
+    await ctx.expect([
+      [alice, [mb, mc]],
+      [bob, [mb, mc]],
+      [carol, [mb, mc]],
+      [dave, [mb, mc]],
+    ]);
+    const fromBob = alice.tabs[0].all.find((e) => e.event === 'message' && e.args[0].content === 'from bob').args[0].from;
+    assert.deepEqual(Object.keys(fromBob), ['id', 'username', 'profile_picture_visible'], 'from key order (PHP gets it back)');
+    assert.equal(fromBob.profile_picture_visible, true);
+    const fromCarol = alice.tabs[0].all.find((e) => e.event === 'message' && e.args[0].content === 'from carol').args[0].from;
+    assert.deepEqual(fromCarol, { id: CAROL.id, username: 'carol' }, 'no flag at login, no key');
+
+    // A new tab of carol's sees the user list as ILIAS 10+ sends it.
+    const c2 = await ctx.browser('carol#2');
+    await c2.login('carol', CAROL.id);
+    c2.events.length = 0;
+    c2.emit('enterRoom', ROOM);
+    await ctx.expect([
+      [c2, [ctx.action('private_room_entered', { subscriber: { id: CAROL.id, username: 'carol' } }), ctx.userlist(everyone)]],
+      [alice, [ctx.userlist(everyone)]],
+      [bob, [ctx.userlist(everyone)]],
+      [carol, [ctx.userlist(everyone)]],
+      [dave, [ctx.userlist(everyone)]],
+    ]);
+    const list = c2.lastPayload('userlist').users;
+    for (const entry of Object.values(list)) {
+      const keys = Object.keys(entry);
+      assert.deepEqual(keys, keys.length === 3 ? ['id', 'username', 'profile_picture_visible'] : ['id', 'username'], JSON.stringify(entry));
+    }
+    const rows = await ctx.waitHistory(2);
+    ctx.assertStored(rows[0], ctx.storedMessage({ ...BOB, ppv: '1' }, 'from bob'));
+    ctx.assertStored(rows[1], ctx.storedMessage(CAROL, 'from carol'));
+  });
+}
+
+// Many ILIAS databases still have 3-byte utf8 tables. ILIAS 10+ does not replace
+// emoji any more: they go out live unchanged and the row must still be stored.
+for (const generation of [9, 10, 11]) {
+  roomTest(`ILIAS ${generation} on utf8mb3 tables: an emoji message is delivered and stored, the row is not lost`, { generation, charset: 'utf8mb3' }, async (ctx) => {
+    const eve = { id: 105, name: 'eve 🦊' };
+    const alice = await ctx.join(ALICE);
+    const e = await ctx.join(eve);
+    const text = 'party 🎉 with 𝄞 and ü €';
+    e.tabs[0].say(text);
+    const shown = generation < 10 ? 'party ? with ? and ü €' : text;
+    const m = ctx.message(eve, shown);
+    await ctx.expect([
+      [alice, [m]],
+      [e, [m]],
+    ]);
+    alice.tabs[0].say('after');
+    await ctx.expect([
+      [alice, [ctx.message(ALICE, 'after')]],
+      [e, [ctx.message(ALICE, 'after')]],
+    ]);
+    const rows = await ctx.waitHistory(2, `message LIKE '%"type":"message"%'`);
+    const stored = JSON.parse(rows[0].message);
+    // Lossless: the JSON holds the characters as escapes the 3-byte column accepts.
+    assert.equal(stored.content, shown, rows[0].message);
+    assert.equal(stored.from.username, eve.name, rows[0].message);
+    assert.deepEqual(Object.keys(stored.from), Object.keys(m.args[0].from));
+    assert.equal(JSON.parse(rows[1].message).content, 'after');
+    const [{ charset }] = await ctx.query(
+      "SELECT CHARACTER_SET_NAME AS charset FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'chatroom_history' AND COLUMN_NAME = 'message'",
+    );
+    assert.equal(charset, 'utf8mb3', 'the test really runs on a 3-byte column');
+  });
+}
 
 // ---------------------------------------------------------------------------
 // Escaping
@@ -429,8 +519,8 @@ const ESCAPE_CASES = [
   ['a>b<c', 'a&gt;b&lt;c'],
 ];
 
-for (const [generation, pin] of [[8], [9], [10], [9, 10], [10, 9]]) {
-  const escapes = (pin ?? generation) !== 10;
+for (const [generation, pin] of [[8], [9], [10], [11], [9, 10], [10, 9], [11, 9], [9, 11]]) {
+  const escapes = (pin ?? generation) < 10;
   const label = pin ? `ILIAS ${generation} database pinned to ${pin} in client.cfg` : `ILIAS ${generation}`;
   roomTest(`escaping, ${label}: ${escapes ? 'content HTML-escaped, astral characters → ?' : 'raw content'}; names and format never escaped`, {
     generation,
@@ -462,7 +552,7 @@ for (const [generation, pin] of [[8], [9], [10], [9, 10], [10, 9]]) {
 // ILIAS PHP reading the history with LIKE
 // ---------------------------------------------------------------------------
 
-for (const generation of [8, 9, 10]) {
+for (const generation of [8, 9, 10, 11]) {
   roomTest(`ILIAS ${generation}: stored rows match ilChatroom::getLastMessages’ LIKE patterns`, { generation }, async (ctx) => {
     const alice = await ctx.join(ALICE);
     const bob = await ctx.join(BOB);
@@ -497,7 +587,7 @@ for (const generation of [8, 9, 10]) {
     // The "from" pattern needs id as the first key and a number.
     const own = await ctx.query('SELECT COUNT(*) AS n FROM chatroom_history WHERE message LIKE ?', [`%"from":{"id":${ALICE.id},%`]);
     assert.equal(Number(own[0].n), 2);
-    if (generation !== 10) {
+    if (generation < 10) {
       const notices = await ctx.query('SELECT COUNT(*) AS n FROM chatroom_history WHERE message LIKE ?', ['%"type":"notice"%']);
       assert.equal(Number(notices[0].n), 3, 'connect notices are found as notices');
     }

@@ -51,7 +51,7 @@ let cleanupMissing = false;
  * node:test test with a fresh room context (see RoomContext.start); failures carry the
  * server's log tail.
  *
- * opts: generation (8|9|10), rooms (chatroom_settings ids), prooms (ILIAS 8:
+ * opts: generation (8|9|10|11), charset ('utf8mb3' for 3-byte tables), rooms (chatroom_settings ids), prooms (ILIAS 8:
  * [{id, parent, title, owner, closed}]), chatroomUsers ([{room, user, userdata, connected}]
  * inserted before start), graceMs (ILIAS_CHAT_DISCONNECT_GRACE_MS), env, clientOverrides,
  * sentinel (default true), timeout (ms).
@@ -61,11 +61,11 @@ export function roomTest(name, opts, fn) {
     fn = opts;
     opts = {};
   }
-  const { timeout = 90000, skip, todo, generation = 9, ...startOpts } = opts;
+  const { timeout = 90000, skip, todo, generation = 9, charset, ...startOpts } = opts;
   return contextTest(
     name,
     { timeout, skip, todo },
-    async () => new RoomContext(await createTestDb(generation), generation, startOpts),
+    async () => new RoomContext(await createTestDb(generation, { charset }), generation, startOpts),
     fn,
   );
 }
@@ -245,7 +245,7 @@ export class RoomContext extends RecorderContext {
   async join({ id, name, room = ROOM, sub = 0, tabs = 1, ppv, register = true, enter = true, transports }) {
     await this.expectBackend('Connect', [room, id], { status: 200 });
     if (register) await this.expectBackend('EnterPrivateRoom', this.seg(room, sub, id), this.ok(sub));
-    const user = { id, name, ppv: !!ppv, tabs: [] };
+    const user = { id, name, ppv, tabs: [] };
     for (let i = 0; i < tabs; i++) {
       const b = await this.browser(tabs > 1 ? `${name}#${i + 1}` : name, { transports });
       await b.login(name, id, ppv);
@@ -264,7 +264,8 @@ export class RoomContext extends RecorderContext {
 
   entry(user) {
     const e = { id: user.id, username: user.name };
-    if (this.gen === 10) e.profile_picture_visible = !!user.ppv;
+    // ILIAS 10+: the login's flag by JavaScript truthiness; no flag, no key.
+    if (this.gen >= 10 && user.ppv !== undefined && user.ppv !== null) e.profile_picture_visible = !!user.ppv;
     return e;
   }
 

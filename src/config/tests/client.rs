@@ -410,14 +410,14 @@ fn database_pass() {
 }
 
 const VERSION: &str =
-    "expected 8, 9 or 10 (or leave it out to detect the version from the database)";
+    "expected 8, 9, 10, 11 or 12 (or leave it out to detect the version from the database)";
 
 #[test]
 fn ilias_version() {
     let mut invalid = Vec::new();
     for form in [
         json!(7),
-        json!("11"),
+        json!("13"),
         json!("9.1"),
         json!(9.5),
         json!(true),
@@ -441,6 +441,9 @@ fn ilias_version() {
             (Some(json!("9")), Some(Generation::Ilias9)),
             (Some(json!(10)), Some(Generation::Ilias10)),
             (Some(json!(" 10 ")), Some(Generation::Ilias10)),
+            (Some(json!(11)), Some(Generation::Ilias11)),
+            (Some(json!("11")), Some(Generation::Ilias11)),
+            (Some(json!(12)), Some(Generation::Ilias12)),
         ],
         invalid
             .iter()

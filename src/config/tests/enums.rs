@@ -26,13 +26,27 @@ fn log_level_names_round_trip() {
 
 #[test]
 fn generation_display() {
-    let shown: Vec<String> = [Generation::Ilias8, Generation::Ilias9, Generation::Ilias10]
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    assert_eq!(shown, ["8", "9", "10"]);
+    let shown: Vec<String> = [
+        Generation::Ilias8,
+        Generation::Ilias9,
+        Generation::Ilias10,
+        Generation::Ilias11,
+        Generation::Ilias12,
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    assert_eq!(shown, ["8", "9", "10", "11", "12"]);
     assert_eq!("10".parse::<Generation>(), Ok(Generation::Ilias10));
+    assert_eq!("11".parse::<Generation>(), Ok(Generation::Ilias11));
+    assert_eq!("12".parse::<Generation>(), Ok(Generation::Ilias12));
     assert!("7".parse::<Generation>().is_err());
+    assert!("13".parse::<Generation>().is_err());
+    // 11 and 12 share 10's profile but for the accept-messages default.
+    assert!(Generation::Ilias9.escapes_html() && !Generation::Ilias10.escapes_html());
+    assert!(!Generation::Ilias11.escapes_html() && !Generation::Ilias12.escapes_html());
+    assert!(!Generation::Ilias10.missing_accept_row_means_default());
+    assert!(Generation::Ilias11.missing_accept_row_means_default());
 }
 
 #[test]

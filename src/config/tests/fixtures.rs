@@ -145,7 +145,8 @@ fn client_cfg() {
         config.summary(),
         format!(
             "client {}: \"onscreen\" → namespaces /onscreen and /onscreen-im, \
-             database mysql://ilias@localhost:3306/ilias, ILIAS version detected from the database",
+             database mysql://ilias@localhost:3306/ilias, ILIAS version detected from the database at start-up \
+             (settings ilias_version, else the chat tables)",
             path.display()
         )
     );
@@ -173,7 +174,8 @@ fn client_second_cfg() {
         format!(
             "client {}: \"campus\" → namespaces /campus and /campus-im, \
              database mysql://ilias_campus@unix:/run/mysqld/mysqld.sock/ilias_campus, \
-             ILIAS version detected from the database",
+             ILIAS version detected from the database at start-up \
+             (settings ilias_version, else the chat tables)",
             path.display()
         )
     );

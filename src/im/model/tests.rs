@@ -315,6 +315,21 @@ fn membership_checks_name_the_reason() {
 }
 
 #[test]
+fn accept_settings_follow_the_row_then_the_default() {
+    let settings = AcceptSettings {
+        accepting: HashSet::from([1]),
+        declining: HashSet::from([2]),
+        default_accepts: true,
+    };
+    assert!(settings.accepts(1) && !settings.accepts(2) && settings.accepts(3));
+    let strict = AcceptSettings {
+        default_accepts: false,
+        ..settings
+    };
+    assert!(strict.accepts(1) && !strict.accepts(2) && !strict.accepts(3));
+}
+
+#[test]
 fn refresh_sets_every_known_participant() {
     let mut state = ImState::default();
     state.add_conversation("c", false, &[p(1, "a"), p(2, "b")]);

@@ -73,7 +73,7 @@ fn enter_joins_registered_users_once() {
         vec![Member {
             id: 5,
             username: "ann".into(),
-            profile_picture_visible: false
+            profile_picture_visible: None
         }]
     );
 }
