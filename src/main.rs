@@ -20,6 +20,7 @@ use ilias_chat::config::{self, Protocol};
 use ilias_chat::daemon::exit::{ExitStatus, StartupError};
 use ilias_chat::daemon::logging::Logging;
 use ilias_chat::daemon::sources::ConfigSources;
+use ilias_chat::daemon::state::StateDir;
 use ilias_chat::daemon::{listen, privileges, signals};
 use ilias_chat::server::{Reloader, Running, Server};
 use ilias_chat::{demo, http};
@@ -49,8 +50,10 @@ struct Cli {
     #[arg(long)]
     demo: bool,
 
-    /// Demo: where the generated configs and the SQLite database live.
-    #[arg(long, value_name = "DIR", requires = "demo")]
+    /// Where state that outlives the process is kept (write journal, restart
+    /// snapshot); default $STATE_DIRECTORY, else /var/lib/ilias-chat. Demo: also its
+    /// generated configs and SQLite database.
+    #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
 
     /// Demo: the address to listen on.
@@ -149,7 +152,9 @@ fn start(cli: Cli) -> Result<(), StartupError> {
             let (stop_tx, stop_rx) = watch::channel(false);
             let (reload_tx, reload_rx) = mpsc::unbounded_channel();
             signals::watch_signals(stop_tx, Some(reload_tx))?;
-            let server = Server::new(&server_cfg, client_cfgs, None);
+            let state = StateDir::resolve(cli.state_dir.clone());
+            tracing::info!(state_dir = %state.root().display(), "state directory");
+            let server = Server::new(&server_cfg, client_cfgs, state, None);
             for listener in &listeners {
                 tracing::info!(
                     "The Server is Ready to use! Listening on: {}://{} (socket.io at {})",

@@ -8,3 +8,4 @@ pub mod notify;
 pub mod privileges;
 pub mod signals;
 pub mod sources;
+pub mod state;

@@ -21,6 +21,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use crate::config::{self, DatabaseConfig};
+use crate::daemon::state::StateDir;
 use crate::daemon::{listen, logging, signals};
 use crate::room::RoomKey;
 use crate::server::{Running, ServedClient, ServedClients, Server};
@@ -55,7 +56,8 @@ pub fn run(state_dir: Option<PathBuf>, listen_on: SocketAddr) -> anyhow::Result<
         prepare_database(&client_cfgs[0].database).await?;
         let (stop_tx, stop_rx) = watch::channel(false);
         signals::watch_signals(stop_tx, None)?;
-        let server = Server::new(&server_cfg, client_cfgs, Some(Box::new(routes)));
+        let state = StateDir::new(&state_dir);
+        let server = Server::new(&server_cfg, client_cfgs, state, Some(Box::new(routes)));
         println!("ilias-chat demo: open http://{address}/demo/ in two browser tabs (Ctrl-C stops)");
         println!("ilias-chat demo: state in {}", state_dir.display());
         server

@@ -1,6 +1,6 @@
 //! The backend routes PHP calls for chat rooms. ILIAS 9+ paths are
 //! `/<Action>/<name>/<roomId>/…`; ILIAS 8 inserts a sub-room id after the room id.
-//! Each action is one handler registered for both shapes ([`both_shapes`]); the typed
+//! Each action is one handler registered for both shapes ([`RoomActions::room_action`]); the typed
 //! address [`RoomRequest`] tells them apart. Answers are always JSON with HTTP 200:
 //! PHP forwards them to the browser, which shows `reason`.
 
@@ -28,48 +28,47 @@ pub(super) type Chat = Extension<Arc<RoomChat>>;
 
 /// The chat-room routes (paths are lower-case: the backend router folds action names).
 pub fn routes() -> Router {
-    let router = Router::new()
+    Router::new()
         .route("/backend/connect/{name}/{room}/{user}", get(enter::connect))
         .route(
             "/backend/deleteprivateroom/{name}/{room}/{sub}/{user}",
             get(private_room::delete),
         )
         .route("/backend/getrooms/{name}", get(get_rooms))
-        .route("/backend/post/{name}/{room}", get(post));
-    let router = both_shapes(
-        router,
-        "createprivateroom",
-        "{owner}/{title}",
-        private_room::create,
-    );
-    let router = both_shapes(router, "enterprivateroom", "{user}", enter::register);
-    let router = both_shapes(router, "leaveprivateroom", "{user}", private_room::leave);
-    let router = both_shapes(
-        router,
-        "inviteprivateroom",
-        "{host}/{invitee}",
-        invite::invite,
-    );
-    let router = both_shapes(router, "clearmessages", "{actor}", clear::clear);
-    let router = both_shapes(router, "kick", "{user}", kick::kick);
-    both_shapes(router, "ban", "{user}", kick::ban)
+        .route("/backend/post/{name}/{room}", get(post))
+        .room_action("createprivateroom", "{owner}/{title}", private_room::create)
+        .room_action("enterprivateroom", "{user}", enter::register)
+        .room_action("leaveprivateroom", "{user}", private_room::leave)
+        .room_action("inviteprivateroom", "{host}/{invitee}", invite::invite)
+        .room_action("clearmessages", "{actor}", clear::clear)
+        .room_action("kick", "{user}", kick::kick)
+        .room_action("ban", "{user}", kick::ban)
 }
 
-/// Registers `handler` for the ILIAS 9+ path and for the ILIAS 8 path with a sub-room.
-fn both_shapes<H, T>(router: Router, action: &str, tail: &str, handler: H) -> Router
-where
-    H: Handler<T, ()>,
-    T: 'static,
-{
-    router
-        .route(
-            &format!("/backend/{action}/{{name}}/{{room}}/{tail}"),
-            get(handler.clone()),
-        )
-        .route(
-            &format!("/backend/{action}/{{name}}/{{room}}/{{sub}}/{tail}"),
-            get(handler),
-        )
+/// Room actions exist in two path shapes.
+trait RoomActions {
+    /// Registers `handler` for the ILIAS 9+ path `/<action>/<name>/<room>/<tail>` and
+    /// for the ILIAS 8 path with a sub-room id after the room id.
+    fn room_action<H: Handler<T, ()>, T: 'static>(
+        self,
+        action: &str,
+        tail: &str,
+        handler: H,
+    ) -> Self;
+}
+
+impl RoomActions for Router {
+    fn room_action<H: Handler<T, ()>, T: 'static>(
+        self,
+        action: &str,
+        tail: &str,
+        handler: H,
+    ) -> Self {
+        ["", "{sub}/"].into_iter().fold(self, |router, sub| {
+            let path = format!("/backend/{action}/{{name}}/{{room}}/{sub}{tail}");
+            router.route(&path, get(handler.clone()))
+        })
+    }
 }
 
 /// A JSON failure PHP can forward to the browser.

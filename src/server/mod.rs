@@ -20,6 +20,7 @@ pub use reload::Reloader;
 
 use crate::config::{ClientConfig, ServerConfig};
 use crate::daemon::notify;
+use crate::daemon::state::StateDir;
 use crate::http::{self, Dispatch, SharedTls, SocketIoPaths, dispatch::INTERNAL_SOCKET_IO_PATH};
 use crate::{im, room};
 
@@ -53,6 +54,8 @@ pub struct Running {
 /// A configured server, ready to serve.
 pub struct Server {
     config: ServerConfig,
+    /// Where the journal and the snapshot live.
+    state: StateDir,
     clients: Arc<ServedClients>,
     io: SocketIo,
     dispatch: Dispatch,
@@ -68,6 +71,7 @@ impl Server {
     pub fn new(
         server: &ServerConfig,
         clients: Vec<ClientConfig>,
+        state: StateDir,
         extra: Option<ExtraRoutes>,
     ) -> Server {
         let paths = SocketIoPaths::new(server.sub_directory.as_deref());
@@ -87,6 +91,7 @@ impl Server {
         }
         let server = Server {
             config: server.clone(),
+            state,
             dispatch: Dispatch::new(paths.clone(), socket_io, routes),
             clients: registry,
             io,
@@ -98,6 +103,11 @@ impl Server {
             server.add_client(config, false);
         }
         server
+    }
+
+    /// The state directory (write journal, restart snapshot).
+    pub fn state_dir(&self) -> &StateDir {
+        &self.state
     }
 
     /// Every client of this server.

@@ -172,7 +172,7 @@ roomTest('public message reaches all three users and is stored for ILIAS', { gen
   const alice = await ctx.join(ALICE);
   const bob = await ctx.join(BOB);
   const carol = await ctx.join(CAROL);
-  const before = (await ctx.history()).length;
+  const before = (await ctx.waitHistory(3)).length;
 
   const format = { style: 'italic', color: '#ff0000', family: 'serif', size: '12' };
   alice.tabs[0].say('Hello all', { format });
@@ -256,7 +256,7 @@ roomTest('typing indicators go to every other registered user, as a JSON string'
   const dave = await ctx.join({ ...DAVE, enter: false });
   // erin: logged in, not registered in the room.
   const erin = await ctx.join({ id: 105, name: 'erin', register: false, enter: false });
-  const before = (await ctx.history()).length;
+  const before = (await ctx.waitHistory(3)).length;
 
   const subscriber = JSON.stringify({ id: ALICE.id, username: 'alice' });
   alice.tabs[1].emit('userStartedTyping', ROOM);
