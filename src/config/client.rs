@@ -4,14 +4,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::value::{Field, Object, read_object, show};
+use super::value::{Field, Object, read_object};
 use super::{Auth, ClientConfig, ConfigError, DatabaseConfig, Generation};
 
 const NAME: &str = "the instance name (ASCII letters, digits, \"-\", \"_\" and \".\" only)";
 const AUTH: &str = "an object with \"key\" and \"secret\"";
 const NON_EMPTY: &str = "a non-empty string";
 const DATABASE: &str = "an object with type, host, port, name, user and pass";
-const DATABASE_TYPE: &str = "\"mysql\"";
 const HOST: &str = "a host name, an IP address or the path of a unix socket";
 const SOCKET: &str = "the path of the MySQL unix socket, or \"\"";
 const DATABASE_NAME: &str = "the name of the ILIAS database";
@@ -24,17 +23,6 @@ const ILIAS_VERSION: &str =
 /// MySQL's default port, used when client.cfg says 0 or nothing (ILIAS writes 0 when
 /// client.ini.php has no port).
 const MYSQL_DEFAULT_PORT: u16 = 3306;
-
-/// `database.type` values ILIAS may write for MySQL and its flavours (lower case).
-const MYSQL_TYPES: &[&str] = &[
-    "mysql",
-    "innodb",
-    "pdo-mysql-innodb",
-    "pdo-mysql-myisam",
-    "galera",
-    "pdo-mysql-galera",
-    "mariadb",
-];
 
 /// Reads and validates one client.cfg.
 pub(super) fn load(path: &Path) -> Result<ClientConfig, ConfigError> {
@@ -83,7 +71,7 @@ fn database(field: &Field) -> Result<DatabaseConfig, ConfigError> {
     let database = field.object(DATABASE)?;
     let kind = database.field("type");
     let name = database.field("name");
-    match database_type(&kind)? {
+    match database_type(&kind) {
         DatabaseType::Sqlite => Ok(DatabaseConfig::Sqlite {
             path: PathBuf::from(name.required_str(SQLITE_PATH)?),
         }),
@@ -96,18 +84,15 @@ enum DatabaseType {
     Sqlite,
 }
 
-fn database_type(field: &Field) -> Result<DatabaseType, ConfigError> {
-    let written = field.required_str(DATABASE_TYPE)?;
-    let lower = written.trim().to_ascii_lowercase();
-    if MYSQL_TYPES.contains(&lower.as_str()) {
-        Ok(DatabaseType::Mysql)
-    } else if lower == "sqlite" {
-        Ok(DatabaseType::Sqlite)
-    } else {
-        Err(field.error(format!(
-            "unsupported database type {} (the ILIAS chat supports MySQL/MariaDB)",
-            show(&Value::String(written.to_owned()))
-        )))
+/// `database.type` is ignored, as the ILIAS 11+ server does (it always speaks
+/// MySQL/MariaDB, and ILIAS writes `"mysql"` for every MySQL flavour); only the value
+/// `"sqlite"` — this server's extension for the demo — selects SQLite.
+fn database_type(field: &Field) -> DatabaseType {
+    match field.value() {
+        Some(Value::String(written)) if written.trim().eq_ignore_ascii_case("sqlite") => {
+            DatabaseType::Sqlite
+        }
+        _ => DatabaseType::Mysql,
     }
 }
 
