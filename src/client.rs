@@ -12,6 +12,7 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 
 use crate::config::{Auth, ClientConfig, Generation};
+use crate::identity::Verifier;
 use crate::im::ImState;
 use crate::room::RoomState;
 use crate::room::model::UserId;
@@ -36,6 +37,8 @@ pub struct Client {
     grace_timers: Mutex<HashMap<UserId, AbortHandle>>,
     /// The backend credentials; a reload may change them without touching anything else.
     auth: RwLock<Auth>,
+    /// Looks browsers' ILIAS sessions up (verified identity; idle when off).
+    identity: Verifier,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -50,6 +53,7 @@ impl Client {
     /// A client whose database is not connected yet.
     pub fn new(config: ClientConfig, io: SocketIo) -> Client {
         let (writes, worker) = WriteQueue::new(&config.name);
+        let identity = Verifier::new(&config.name);
         Client {
             auth: RwLock::new(config.auth.clone()),
             config,
@@ -62,7 +66,13 @@ impl Client {
             writes,
             write_worker: Mutex::new(Some(worker)),
             grace_timers: Mutex::new(HashMap::new()),
+            identity,
         }
+    }
+
+    /// The session verifier (verified identity).
+    pub fn identity(&self) -> &Verifier {
+        &self.identity
     }
 
     /// The backend credentials in force.

@@ -13,6 +13,7 @@ pub mod escape;
 pub mod event_args;
 pub mod event_queue;
 pub mod http;
+pub mod identity;
 pub mod im;
 pub mod jobs;
 pub mod room;

@@ -3,8 +3,9 @@
 //! unknown conversation or from a non-participant is logged at warn and ignored.
 //!
 //! Unlike the original, a socket may only act for the user it logged in as: events
-//! whose `userId` argument names someone else are ignored (`login` itself has to be
-//! trusted, as ILIAS gives the browser no proof of identity).
+//! whose `userId` argument names someone else are ignored. `login` itself is trusted
+//! unless the client verifies ILIAS sessions (`verify_session`, see `crate::identity`):
+//! then only the user of the handshake's session cookie may log in.
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use crate::config::Generation;
 use crate::escape::escape_html;
 use crate::event_args::{ArgError, EventArgs, id_value, text_value};
 use crate::event_queue::{Inbound, attach_namespace};
+use crate::identity;
 use crate::room::payload::now_ms;
 use crate::store::Write;
 
@@ -43,7 +45,8 @@ const EVENTS: &[&str] = &[
 /// delivered in that order), ending with the disconnect.
 pub fn attach(io: &SocketIo, client: Arc<Client>) {
     let namespace = client.config.im_namespace();
-    attach_namespace(io, namespace, EVENTS, move |socket, inbound| {
+    let gate = identity::gate(client.clone());
+    attach_namespace(io, namespace, EVENTS, gate, move |socket, inbound| {
         let client = client.clone();
         async move { handle(&client, &socket, inbound).await }
     });
@@ -130,6 +133,9 @@ async fn on_login(client: &Client, socket: &SocketRef, args: &EventArgs) {
         Ok(login) => login,
         Err(error) => return ignored(client, socket, "login", &error),
     };
+    if let Err(refused) = identity::check_login(socket, user) {
+        return ignored(client, socket, "login", &refused);
+    }
     let me = client.im().login(socket.id, user, name);
     tracing::info!(
         client = client.name(),

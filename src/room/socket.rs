@@ -19,6 +19,7 @@ use crate::config::Generation;
 use crate::escape::escape_html;
 use crate::event_args::{ArgError, EventArgs, id_value, text_value, truthy};
 use crate::event_queue::{Inbound, attach_namespace};
+use crate::identity;
 
 /// The events of the chat-room namespace.
 const EVENTS: &[&str] = &[
@@ -33,7 +34,8 @@ const EVENTS: &[&str] = &[
 /// at a time, in the order the browser sent them.
 pub fn attach(io: &SocketIo, client: Arc<Client>) {
     let namespace = client.config.room_namespace();
-    attach_namespace(io, namespace, EVENTS, move |socket, inbound| {
+    let gate = identity::gate(client.clone());
+    attach_namespace(io, namespace, EVENTS, gate, move |socket, inbound| {
         let client = client.clone();
         async move { handle(&client, &socket, inbound).await }
     });
@@ -113,6 +115,9 @@ fn on_login(client: &Client, socket: &SocketRef, args: &EventArgs) {
         Ok(login) => login,
         Err(error) => return ignored(client, socket, "login", &error),
     };
+    if let Err(refused) = identity::check_login(socket, login.user) {
+        return ignored(client, socket, "login", &refused);
+    }
     client.cancel_grace_timer(login.user);
     let known = client
         .rooms()

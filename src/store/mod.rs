@@ -8,6 +8,7 @@
 mod connect;
 mod queue;
 mod sequence;
+pub mod session;
 mod writes;
 
 use std::time::Duration;
