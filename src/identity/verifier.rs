@@ -43,6 +43,9 @@ struct Inner {
     batch: Mutex<Batch>,
     /// Statements run so far (for tests and the status line).
     queries: std::sync::atomic::AtomicU64,
+    /// Tests move the verifier's clock forward instead of waiting.
+    #[cfg(test)]
+    skew: Mutex<Duration>,
 }
 
 /// Lookups waiting for the next statement.
@@ -78,6 +81,8 @@ impl Verifier {
                 cache: Mutex::new(SessionCache::default()),
                 batch: Mutex::new(Batch::default()),
                 queries: std::sync::atomic::AtomicU64::new(0),
+                #[cfg(test)]
+                skew: Mutex::new(Duration::ZERO),
             }),
         }
     }
@@ -92,7 +97,7 @@ impl Verifier {
     /// Looks one (well-formed) session id up. `store` is the client's database, `None`
     /// while it is not connected (which counts as an outage).
     pub async fn lookup(&self, store: Option<&Store>, id: &str) -> Lookup {
-        let fresh = lock(&self.inner.cache).fresh(id, Instant::now(), unix_now());
+        let fresh = lock(&self.inner.cache).fresh(id, self.inner.now(), unix_now());
         match fresh {
             Cached::Live(user) => return Lookup::Live(user),
             Cached::Dead => return Lookup::Dead,
@@ -121,8 +126,15 @@ impl Verifier {
 }
 
 impl Inner {
+    fn now(&self) -> Instant {
+        #[cfg(test)]
+        return Instant::now() + *lock(&self.skew);
+        #[cfg(not(test))]
+        Instant::now()
+    }
+
     fn stale_or_unavailable(&self, id: &str) -> Lookup {
-        match lock(&self.cache).stale(id, Instant::now(), unix_now()) {
+        match lock(&self.cache).stale(id, self.now(), unix_now()) {
             Some(user) => Lookup::Live(user),
             None => Lookup::Unavailable,
         }
@@ -155,7 +167,7 @@ impl Inner {
         };
         let answers: HashMap<String, Lookup> = match found {
             Ok(rows) => {
-                let now = Instant::now();
+                let now = self.now();
                 let mut cache = lock(&self.cache);
                 let mut answers: HashMap<String, Lookup> =
                     ids.iter().map(|id| (id.clone(), Lookup::Dead)).collect();
@@ -200,6 +212,7 @@ impl Inner {
 
 #[cfg(test)]
 mod tests {
+    use super::super::cache::{POSITIVE_TTL, STALE_LIMIT};
     use super::*;
 
     #[tokio::test]
@@ -216,10 +229,78 @@ mod tests {
         // Fresh: answered from the cache.
         assert_eq!(verifier.lookup(None, "abc").await, Lookup::Live(101));
         // Stale (older than the positive TTL, within the limit): still the user.
-        let old = Instant::now() - super::super::cache::POSITIVE_TTL - Duration::from_secs(1);
-        lock(&verifier.inner.cache).live("abc", 101, unix_now() + 3600, old);
+        *lock(&verifier.inner.skew) = POSITIVE_TTL + Duration::from_secs(1);
         assert_eq!(verifier.lookup(None, "abc").await, Lookup::Live(101));
         assert_eq!(verifier.lookup(None, "other").await, Lookup::Unavailable);
+    }
+
+    /// A SQLite database (the demo's dialect) with one live session of user 101.
+    async fn sqlite_store(dir: &std::path::Path) -> Store {
+        let config = crate::config::DatabaseConfig::Sqlite {
+            path: dir.join("ilias.sqlite"),
+        };
+        let store = Store::connect(&config).await.expect("sqlite opens");
+        sqlx::query(
+            "CREATE TABLE usr_session (session_id varchar(250) PRIMARY KEY, \
+             expires int NOT NULL, data text, ctime int NOT NULL DEFAULT 0, \
+             user_id int NOT NULL DEFAULT 0)",
+        )
+        .execute(store.pool())
+        .await
+        .expect("create usr_session");
+        sqlx::query(
+            "INSERT INTO usr_session (session_id, expires, data, user_id) VALUES (?, ?, ?, 101)",
+        )
+        .bind("live101")
+        .bind(unix_now() + 1800)
+        .bind("_authsession_user_id|i:101;")
+        .execute(store.pool())
+        .await
+        .expect("insert session");
+        store
+    }
+
+    #[tokio::test]
+    async fn an_outage_after_the_positive_ttl_still_admits_recent_users() {
+        let dir = std::env::temp_dir().join(format!(
+            "ilias-chat-verifier-{}-{}",
+            std::process::id(),
+            unix_now()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let store = sqlite_store(&dir).await;
+        let verifier = Verifier::new("t");
+        assert_eq!(
+            verifier.lookup(Some(&store), "live101").await,
+            Lookup::Live(101)
+        );
+        assert_eq!(verifier.lookup(Some(&store), "nope").await, Lookup::Dead);
+        assert_eq!(verifier.queries(), 2);
+
+        // Past the positive TTL the database is asked again; now it fails.
+        *lock(&verifier.inner.skew) = POSITIVE_TTL + Duration::from_secs(1);
+        store.close().await;
+        assert_eq!(
+            verifier.lookup(Some(&store), "live101").await,
+            Lookup::Live(101)
+        );
+        assert_eq!(
+            verifier.queries(),
+            3,
+            "the stale entry was re-checked first"
+        );
+        assert_eq!(
+            verifier.lookup(Some(&store), "other").await,
+            Lookup::Unavailable
+        );
+
+        // Past the stale limit nobody gets in on an old verification.
+        *lock(&verifier.inner.skew) = STALE_LIMIT;
+        assert_eq!(
+            verifier.lookup(Some(&store), "live101").await,
+            Lookup::Unavailable
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]
