@@ -68,7 +68,7 @@ free_port() {
     die "ILIAS_CHAT_TEST_DATABASE_URL must look like mysql://user:pass@host:port"
 DB_USER="${BASH_REMATCH[1]}" DB_PASS="${BASH_REMATCH[3]}" DB_HOST="${BASH_REMATCH[4]}" DB_PORT="${BASH_REMATCH[6]:-3306}"
 sql() {
-    MYSQL_PWD="$DB_PASS" mariadb --no-defaults --protocol=tcp -h "$DB_HOST" -P "$DB_PORT" \
+    MYSQL_PWD="$DB_PASS" "$DB_CLI" --no-defaults --protocol=tcp -h "$DB_HOST" -P "$DB_PORT" \
         -u "$DB_USER" -N -B "$@"
 }
 
@@ -86,7 +86,8 @@ trap on_exit EXIT
 # ---------------------------------------------------------------------------
 # Tools
 [ -x "$BIN" ] || die "server binary $BIN not found (cargo build, or set ILIAS_CHAT_BIN)"
-command -v mariadb >/dev/null || die "the mariadb client is needed"
+DB_CLI="$(command -v mariadb || command -v mysql || true)"
+[ -n "$DB_CLI" ] || die "the mariadb (or mysql) client is needed"
 command -v curl >/dev/null || die "curl is needed"
 [ -d "$REPO/tests/js/node_modules/socket.io-client" ] || die "run npm ci in tests/js first"
 if ! command -v nginx >/dev/null 2>&1; then
