@@ -130,10 +130,11 @@ async fn verify(client: &Client, cookies: &HandshakeCookies) -> Result<UserId, U
             _ => Unverified::Malformed(cookie.clone()),
         });
     }
+    let store = connected_store(client).await;
     let mut users: Vec<UserId> = Vec::new();
     let mut unavailable = false;
     for id in &cookies.session_ids {
-        match client.identity().lookup(client.store(), id).await {
+        match client.identity().lookup(store.as_ref(), id).await {
             Lookup::Live(user) if !users.contains(&user) => users.push(user),
             Lookup::Live(_) | Lookup::Dead => {}
             Lookup::Unavailable => unavailable = true,
@@ -144,6 +145,21 @@ async fn verify(client: &Client, cookies: &HandshakeCookies) -> Result<UserId, U
         [] if unavailable => Err(Unverified::DatabaseUnavailable),
         [] => Err(Unverified::NoLiveSession),
         _ => Err(Unverified::Ambiguous),
+    }
+}
+
+/// The client's database; right after a start browsers reconnect before it is
+/// connected, so a handshake waits for it a little (then counts it as an outage).
+async fn connected_store(client: &Client) -> Option<crate::store::Store> {
+    let deadline = tokio::time::Instant::now() + verifier::QUERY_TIMEOUT;
+    loop {
+        if let Some(store) = client.store() {
+            return Some(store.clone());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
