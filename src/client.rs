@@ -13,6 +13,7 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 
 use crate::config::{Auth, ClientConfig, Generation};
+use crate::identity::Verifier;
 use crate::store::{Store, Write, WriteQueue, WriteQueueWorker};
 
 /// An ILIAS client served by this process.
@@ -27,6 +28,8 @@ pub struct Client {
     write_worker: Mutex<Option<WriteQueueWorker>>,
     /// The backend credentials; a reload may change them without touching anything else.
     auth: RwLock<Auth>,
+    /// Looks browsers' ILIAS sessions up (verified identity; idle when off).
+    identity: Verifier,
 }
 
 /// Locks a mutex of per-client state. A panic while holding one of these locks cannot
@@ -42,6 +45,7 @@ impl Client {
     /// A client whose database is not connected yet.
     pub fn new(config: ClientConfig, io: SocketIo) -> Client {
         let (writes, worker) = WriteQueue::new(&config.name);
+        let identity = Verifier::new(&config.name);
         Client {
             auth: RwLock::new(config.auth.clone()),
             config,
@@ -50,7 +54,13 @@ impl Client {
             detected: OnceLock::new(),
             writes,
             write_worker: Mutex::new(Some(worker)),
+            identity,
         }
+    }
+
+    /// The session verifier (verified identity).
+    pub fn identity(&self) -> &Verifier {
+        &self.identity
     }
 
     /// The backend credentials in force.

@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod demo;
 pub mod escape;
 pub mod http;
+pub mod identity;
 pub mod ids;
 pub mod im;
 pub mod jobs;

@@ -30,6 +30,7 @@ async fn client_for(db: &TestDb) -> (Arc<OnScreenChat>, Store) {
         },
         database: db.database_config(),
         ilias_version: Some(Generation::Ilias9),
+        identity: Default::default(),
     };
     let (_service, io) = SocketIo::builder().build_svc();
     let client = Arc::new(Client::new(config, io));

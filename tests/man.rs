@@ -205,6 +205,18 @@ fn every_client_cfg_key_is_documented() {
 }
 
 #[test]
+fn every_verified_identity_key_is_documented() {
+    let keys = keys_read(&read("src/config/identity.rs"));
+    for expected in ["verify_session", "session_cookie"] {
+        assert!(
+            keys.contains(expected),
+            "parser found no {expected:?}: {keys:?}"
+        );
+    }
+    assert_documented("src/config/identity.rs", "CLIENT.CFG", &keys);
+}
+
+#[test]
 fn every_option_of_help_is_documented() {
     let out = Command::new(env!("CARGO_BIN_EXE_ilias-chat"))
         .arg("--help")

@@ -5,7 +5,10 @@
 #
 # Steps: 1 rustfmt check, 2 clippy (warnings are errors), 3 provide MariaDB,
 # 4 cargo test (unit + integration), 5 JavaScript end-to-end tests (node's test runner
-# with the socket.io client ILIAS 9 ships), then "package": tests/package.sh builds the
+# with the socket.io client ILIAS 9 ships), "proxy": tests/proxy-identity.sh runs a real
+# nginx with the proxy example in front of the server (verified identity; nginx is
+# installed with apt when missing and running as root; ILIAS_CHAT_SKIP_PROXY=1 skips it),
+# then "package": tests/package.sh builds the
 # Debian package from a clean copy of the tree, runs lintian, installs, upgrades and purges
 # it on this machine (root; ILIAS_CHAT_SKIP_PACKAGE=1 skips it). Any failing step fails
 # the script.
@@ -277,6 +280,16 @@ else
     for f in "${JS_TESTS[@]}"; do
         timeout --kill-after=30 1800 node --test "$f" </dev/null || die "JS end-to-end tests failed in $f"
     done
+fi
+STEPS_DONE=$((STEPS_DONE + 1))
+
+# ---------------------------------------------------------------------------
+step "proxy" "verified identity through the nginx example (tests/proxy-identity.sh)"
+if [ "${ILIAS_CHAT_SKIP_PROXY:-0}" = 1 ]; then
+    note "skipped: ILIAS_CHAT_SKIP_PROXY=1"
+else
+    timeout --kill-after=30 600 bash tests/proxy-identity.sh </dev/null ||
+        die "the verified-identity proxy test failed"
 fi
 STEPS_DONE=$((STEPS_DONE + 1))
 

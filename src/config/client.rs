@@ -34,6 +34,7 @@ pub(super) fn load(path: &Path) -> Result<ClientConfig, ConfigError> {
         auth: auth(&root.field("auth").redacted())?,
         database: database(&root.field("database").redacted())?,
         ilias_version: ilias_version(&root.field("ilias_version"))?,
+        identity: super::identity::load(&root)?,
     })
 }
 

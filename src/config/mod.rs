@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 mod client;
 mod enums;
+mod identity;
 mod server;
 mod summary;
 mod value;
@@ -18,6 +19,7 @@ mod value;
 mod tests;
 
 pub use enums::InvalidValue;
+pub use identity::{DEFAULT_SESSION_COOKIE, IdentityConfig, VerifySession};
 
 /// A problem with one configuration file. Displayed as `FILE: KEY: PROBLEM`.
 #[derive(Debug, thiserror::Error)]
@@ -211,6 +213,8 @@ pub struct ClientConfig {
     pub database: DatabaseConfig,
     /// `ilias_version` extension key; `None` means "detect from the database".
     pub ilias_version: Option<Generation>,
+    /// `verify_session` and `session_cookie` extension keys (verified identity).
+    pub identity: IdentityConfig,
 }
 
 impl ClientConfig {

@@ -85,8 +85,16 @@ impl ClientConfig {
             Some(generation) => format!("ILIAS version {generation} (from ilias_version)"),
             None => "ILIAS version detected from the database at start-up (settings ilias_version, else the chat tables)".to_owned(),
         };
+        let identity = match self.identity.verify_session {
+            super::VerifySession::Off => String::new(),
+            mode => format!(
+                ", ILIAS sessions verified ({}, cookie {})",
+                mode.as_str(),
+                self.identity.session_cookie
+            ),
+        };
         format!(
-            "client {}: \"{}\" → namespaces {} and {}, database {}, {version}",
+            "client {}: \"{}\" → namespaces {} and {}, database {}, {version}{identity}",
             self.file.display(),
             self.name,
             self.room_namespace(),

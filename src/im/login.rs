@@ -7,6 +7,7 @@ use super::model::StoredMessage;
 use super::payload::ConversationJson;
 use super::persist::settled_store;
 use super::{OnScreenChat, emit};
+use crate::identity::check_login;
 use crate::ids::UserId;
 use crate::socket::Refused;
 use crate::store::{Store, osc};
@@ -20,6 +21,7 @@ pub(super) async fn login(
     user: UserId,
     name: Option<String>,
 ) -> Result<(), Refused> {
+    check_login(socket, user).map_err(Refused::because)?;
     let me = chat.im().login(socket.id, user, name);
     tracing::info!(
         client = chat.name(),

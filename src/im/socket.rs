@@ -3,8 +3,9 @@
 //! to back are stored and delivered in that order); the disconnect forgets the socket.
 //!
 //! Unlike the original, a socket may only act for the user it logged in as: events
-//! whose `userId` argument names someone else are refused (`login` itself has to be
-//! trusted, as ILIAS gives the browser no proof of identity).
+//! whose `userId` argument names someone else are refused. `login` itself is trusted
+//! unless the client verifies ILIAS sessions (`verify_session`, see `crate::identity`):
+//! then only the user of the handshake's session cookie may log in.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use socketioxide::extract::SocketRef;
 
 use super::events::{ImEvent, NAMES};
 use super::{OnScreenChat, activity, conversation, history, login, message, typing};
+use crate::client::Client;
 use crate::socket::args::EventArgs;
 use crate::socket::{Namespace, Refused};
 
@@ -23,8 +25,8 @@ impl Namespace for OnScreenChat {
         self.client.config.im_namespace()
     }
 
-    fn client_name(&self) -> &str {
-        self.name()
+    fn client(&self) -> &Arc<Client> {
+        &self.client
     }
 
     fn parse(&self, name: &str, args: &EventArgs) -> Result<ImEvent, Refused> {

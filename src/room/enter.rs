@@ -15,6 +15,7 @@ use super::model::{EnterError, RoomKey};
 use super::payload::{ActionHead, EnterAction, Notice, SubscriberRef, Userlist};
 use super::persist::{ensure_room, persist_notice};
 use super::{RoomChat, emit};
+use crate::identity::check_login;
 use crate::socket::Refused;
 
 /// `Connect/<name>/<roomId>/<userId>`: PHP announces a user about to open a room.
@@ -50,6 +51,7 @@ pub(super) async fn register(Extension(chat): Chat, request: RoomRequest) -> Rep
 
 /// `login`: the socket speaks for a user PHP announced.
 pub(super) fn login(chat: &RoomChat, socket: &SocketRef, login: Login) -> Result<(), Refused> {
+    check_login(socket, login.user).map_err(Refused::because)?;
     chat.cancel_grace_timer(login.user);
     let known = chat
         .rooms()

@@ -7,6 +7,7 @@ use socketioxide::extract::SocketRef;
 
 use super::events::{NAMES, RoomEvent};
 use super::{RoomChat, enter, grace, message, typing};
+use crate::client::Client;
 use crate::socket::args::EventArgs;
 use crate::socket::{Namespace, Refused};
 
@@ -18,8 +19,8 @@ impl Namespace for RoomChat {
         self.client.config.room_namespace()
     }
 
-    fn client_name(&self) -> &str {
-        self.name()
+    fn client(&self) -> &Arc<Client> {
+        &self.client
     }
 
     fn parse(&self, name: &str, args: &EventArgs) -> Result<RoomEvent, Refused> {

@@ -7,9 +7,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use socketioxide::SocketIo;
+
+use crate::client::Client;
 use socketioxide::extract::SocketRef;
 
 use super::args::EventArgs;
+use super::handshake;
 use super::queue::{Inbound, attach_namespace};
 use super::{Refused, log_refusal};
 
@@ -24,8 +27,13 @@ pub trait Namespace: Send + Sync + 'static {
     /// The namespace path.
     fn path(&self) -> String;
 
+    /// The client whose namespace this is.
+    fn client(&self) -> &Arc<Client>;
+
     /// The instance name of the client, for logs.
-    fn client_name(&self) -> &str;
+    fn client_name(&self) -> &str {
+        self.client().name()
+    }
 
     /// Parses an event from its name and arguments.
     fn parse(&self, name: &str, args: &EventArgs) -> Result<Self::Event, Refused>;
@@ -45,7 +53,8 @@ pub trait Namespace: Send + Sync + 'static {
 /// time, in the order the browser sent them, ending with the disconnect.
 pub fn attach<N: Namespace>(io: &SocketIo, chat: Arc<N>) {
     let path = chat.path();
-    attach_namespace(io, path, N::EVENTS, move |socket, inbound| {
+    let gate = handshake::gate(chat.client().clone());
+    attach_namespace(io, path, N::EVENTS, gate, move |socket, inbound| {
         let chat = chat.clone();
         async move {
             match inbound {

@@ -89,23 +89,32 @@ async fn until_connected(socket: &SocketRef) {
 /// it acknowledges the connection: ILIAS browsers emit `login` in their `connect`
 /// callback, and handlers registered after the acknowledgement (in the spawned connect
 /// handler) can miss it.
-pub fn attach_namespace<H, Fut>(
+///
+/// `admit` runs first: an `Err` refuses the connection (the browser gets `connect_error`
+/// with its text) and nothing is registered.
+pub fn attach_namespace<A, AFut, E, H, Fut>(
     io: &SocketIo,
     namespace: String,
     events: &'static [&'static str],
+    admit: A,
     handle: H,
 ) where
+    A: Fn(SocketRef) -> AFut + Clone + Send + Sync + 'static,
+    AFut: Future<Output = Result<(), E>> + Send,
+    E: std::fmt::Display + Send + 'static,
     H: Fn(SocketRef, Inbound) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send,
 {
     let path = namespace.clone();
     let register = move |socket: SocketRef| {
+        let admit = admit.clone();
         let handle = handle.clone();
         let namespace = namespace.clone();
         async move {
+            admit(socket.clone()).await?;
             tracing::debug!(%namespace, sid = %socket.id, "socket connected");
             serve_in_order(&socket, events, handle);
-            Ok::<(), std::convert::Infallible>(())
+            Ok::<(), E>(())
         }
     };
     io.ns(path, (async |_: SocketRef| {}).with(register));

@@ -14,6 +14,7 @@ pub mod osc;
 mod queue;
 mod release;
 mod sequence;
+pub mod session;
 mod writes;
 
 use std::time::Duration;

@@ -466,6 +466,7 @@ fn unknown_keys_are_ignored() {
                 pass: "the-password".to_owned(),
             },
             ilias_version: None,
+            identity: Default::default(),
         }
     );
 }

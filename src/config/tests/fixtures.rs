@@ -139,6 +139,7 @@ fn client_cfg() {
                 pass: "Zw8#kq!3/p".to_owned(),
             },
             ilias_version: None,
+            identity: Default::default(),
         }
     );
     assert_eq!(
