@@ -350,7 +350,9 @@ export async function startServer(
   // Tests run as root in CI; without a service user the server would refuse to start
   // (it drops root to `onscreenchat` by default).
   const asRoot = process.getuid?.() === 0 ? ['--user', 'root'] : [];
-  const child = spawn(bin, [...asRoot, serverPath, ...clientPaths], {
+  // Journal and snapshot stay in the test's directory, never in /var/lib/ilias-chat.
+  const stateDir = ['--state-dir', path.join(dir, 'state')];
+  const child = spawn(bin, [...asRoot, ...stateDir, serverPath, ...clientPaths], {
     cwd: dir,
     stdio: ['ignore', outFd, errFd],
     env: serverEnv(env),
