@@ -13,7 +13,8 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 
 use crate::config::{Auth, ClientConfig, Generation};
-use crate::store::{Store, Write, WriteQueue, WriteQueueWorker};
+use crate::metrics::{self, Feature};
+use crate::store::{DatabaseHealth, Store, Write, WriteQueue, WriteQueueWorker};
 
 /// An ILIAS client served by this process.
 #[derive(Debug)]
@@ -27,6 +28,8 @@ pub struct Client {
     write_worker: Mutex<Option<WriteQueueWorker>>,
     /// The backend credentials; a reload may change them without touching anything else.
     auth: RwLock<Auth>,
+    /// Whether the database answered at the last contact.
+    database_health: DatabaseHealth,
 }
 
 /// Locks a mutex of per-client state. A panic while holding one of these locks cannot
@@ -43,6 +46,7 @@ impl Client {
     pub fn new(config: ClientConfig, io: SocketIo) -> Client {
         let (writes, worker) = WriteQueue::new(&config.name);
         Client {
+            database_health: DatabaseHealth::new(&config.name),
             auth: RwLock::new(config.auth.clone()),
             config,
             io,
@@ -84,6 +88,16 @@ impl Client {
         if self.store.set(store).is_err() {
             tracing::debug!(client = self.name(), "database was already connected");
         }
+    }
+
+    /// Whether the database answered at the last contact (health route, metrics).
+    pub fn database_health(&self) -> &DatabaseHealth {
+        &self.database_health
+    }
+
+    /// The generation found in the database, if it was detected.
+    pub fn detected_generation(&self) -> Option<Generation> {
+        self.detected.get().copied()
     }
 
     /// Records the generation found in the database.
@@ -135,11 +149,24 @@ impl Client {
         payload: &T,
     ) {
         for sid in sids {
-            if let Some(socket) = self.socket(namespace, *sid)
-                && let Err(error) = socket.emit(event, payload)
-            {
-                tracing::debug!(client = self.name(), %namespace, event, %sid, %error, "emit failed");
+            let Some(socket) = self.socket(namespace, *sid) else {
+                continue;
+            };
+            match socket.emit(event, payload) {
+                Ok(()) => metrics::delivered(self.name(), self.feature_of(namespace), event, 1),
+                Err(error) => {
+                    tracing::debug!(client = self.name(), %namespace, event, %sid, %error, "emit failed")
+                }
             }
+        }
+    }
+
+    /// The feature a namespace of this client serves (for the metrics).
+    pub fn feature_of(&self, namespace: &str) -> Feature {
+        if namespace == self.config.im_namespace() {
+            Feature::Im
+        } else {
+            Feature::Room
         }
     }
 }

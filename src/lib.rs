@@ -7,14 +7,17 @@
 
 pub mod client;
 pub mod clock;
+pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod escape;
+pub mod health;
 pub mod http;
 pub mod ids;
 pub mod im;
 pub mod jobs;
+pub mod metrics;
 pub mod room;
 pub mod server;
 pub mod socket;

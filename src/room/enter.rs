@@ -15,6 +15,7 @@ use super::model::{EnterError, RoomKey};
 use super::payload::{ActionHead, EnterAction, Notice, SubscriberRef, Userlist};
 use super::persist::{ensure_room, persist_notice};
 use super::{RoomChat, emit};
+use crate::metrics::{self, Feature};
 use crate::socket::Refused;
 
 /// `Connect/<name>/<roomId>/<userId>`: PHP announces a user about to open a room.
@@ -67,8 +68,9 @@ pub(super) fn login(chat: &RoomChat, socket: &SocketRef, login: Login) -> Result
         )));
     }
     tracing::info!(client = chat.name(), user = login.user, "user logged in");
-    if let Err(error) = socket.emit("loggedIn", &[(); 0]) {
-        tracing::debug!(%error, "emit loggedIn failed");
+    match socket.emit("loggedIn", &[(); 0]) {
+        Ok(()) => metrics::delivered(chat.name(), Feature::Room, "loggedIn", 1),
+        Err(error) => tracing::debug!(%error, "emit loggedIn failed"),
     }
     Ok(())
 }
@@ -117,8 +119,10 @@ pub(super) async fn enter_room(
     let welcome = Notice::new(scope, to_self, Some(data.clone()));
     emit::to_sockets(chat, &[socket.id], "notice", &welcome);
     let connect = Notice::new(scope, to_others, Some(data));
-    if let Err(error) = socket.to(key.socket_room()).emit("notice", &connect).await {
-        tracing::debug!(%error, "broadcast connect notice failed");
+    let others = socket.to(key.socket_room()).sockets().len();
+    match socket.to(key.socket_room()).emit("notice", &connect).await {
+        Ok(()) => metrics::delivered(chat.name(), Feature::Room, "notice", others),
+        Err(error) => tracing::debug!(%error, "broadcast connect notice failed"),
     }
     persist_notice(chat, key, &connect);
     Ok(())

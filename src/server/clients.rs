@@ -47,7 +47,12 @@ impl ServedClient {
     /// sockets.
     pub async fn connect_database(&self) {
         let client = &self.client;
-        let store = Store::connect_with_retry(client.name(), &client.config.database).await;
+        let store = Store::connect_with_retry(
+            client.name(),
+            &client.config.database,
+            client.database_health(),
+        )
+        .await;
         if client.config.ilias_version.is_none() {
             match store.detect_generation().await {
                 Ok(generation) => {
@@ -80,6 +85,19 @@ impl ServedClient {
             }
         }
         self.im.set_ready();
+    }
+
+    /// Asks the database whether it answers and records the result. Returns whether
+    /// that changed (for `STATUS=`).
+    pub async fn probe_database(&self) -> bool {
+        let Some(store) = self.client.store() else {
+            return false;
+        };
+        let health = self.client.database_health();
+        match store.ping().await {
+            Ok(()) => health.reachable(),
+            Err(error) => health.unreachable(&error),
+        }
     }
 }
 

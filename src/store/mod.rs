@@ -6,11 +6,14 @@
 //! database. Queries are runtime strings with `?` placeholders so that one code path
 //! serves MySQL/MariaDB (production) and SQLite (the demo).
 
+mod backlog;
 pub mod chatroom;
 mod connect;
 pub mod demo;
+mod health;
 pub mod osc;
 mod queue;
+pub mod schema;
 mod sequence;
 mod writes;
 
@@ -20,6 +23,9 @@ use sqlx::AnyPool;
 
 use crate::config::{DatabaseConfig, Generation};
 
+pub use backlog::Backlog;
+pub use connect::Route;
+pub use health::{DatabaseHealth, HealthReport, Reachability};
 pub use queue::{WriteQueue, WriteQueueWorker};
 pub use sequence::Sequence;
 pub use writes::{PurgeReport, Reply, Write};
@@ -74,22 +80,28 @@ impl Store {
     }
 
     /// Opens the pool, retrying with exponential backoff (1 s doubling up to 30 s) until
-    /// it works. Each failure is logged with what the server is waiting for.
-    pub async fn connect_with_retry(client: &str, config: &DatabaseConfig) -> Store {
+    /// it works. Failures go to `health`, which logs them once a minute.
+    pub async fn connect_with_retry(
+        client: &str,
+        config: &DatabaseConfig,
+        health: &DatabaseHealth,
+    ) -> Store {
         let mut delay = Duration::from_secs(1);
         loop {
             match Store::connect(config).await {
                 Ok(store) => {
-                    tracing::info!(client, database = %config.describe(), "database connected");
+                    health.reachable();
+                    tracing::info!(
+                        client,
+                        database = %config.describe(),
+                        via = %Route::of(config),
+                        "database connected over {}",
+                        Route::of(config)
+                    );
                     return store;
                 }
                 Err(error) => {
-                    tracing::warn!(
-                        client,
-                        %error,
-                        retry_in_s = delay.as_secs(),
-                        "waiting for the database of client {client}"
-                    );
+                    health.unreachable(&error);
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(30));
                 }
