@@ -78,14 +78,16 @@ impl Finding {
         }
     }
 
-    /// The line as printed: `ok:`, `warning:` or `error:` and the text.
-    fn line(&self) -> String {
-        let tag = match self.severity {
-            Severity::Ok => "ok",
-            Severity::Warning => "warning",
-            Severity::ConfigError | Severity::DatabaseError => "error",
-        };
-        format!("{tag}: {}", self.text)
+    /// Prints the finding: what is fine on stdout (one summary line per file, as
+    /// `nginx -t` does), problems on stderr as `ilias-chat: [warning: ]TEXT`.
+    fn print(&self) {
+        match self.severity {
+            Severity::Ok => println!("{}", self.text),
+            Severity::Warning => eprintln!("ilias-chat: warning: {}", self.text),
+            Severity::ConfigError | Severity::DatabaseError => {
+                eprintln!("ilias-chat: {}", self.text)
+            }
+        }
     }
 }
 
@@ -105,7 +107,7 @@ impl Report {
             Severity::ConfigError => self.config_errors += 1,
             Severity::DatabaseError => self.database_errors += 1,
         }
-        println!("{}", finding.line());
+        finding.print();
     }
 
     fn extend(&mut self, findings: impl IntoIterator<Item = Finding>) {
@@ -124,23 +126,9 @@ impl Report {
         }
     }
 
-    fn verdict(&self) -> String {
-        let errors = self.config_errors + self.database_errors;
-        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-        if errors == 0 {
-            format!("configuration OK ({})", plural(self.warnings, "warning"))
-        } else {
-            format!(
-                "configuration NOT OK: {}, {}",
-                plural(errors, "error"),
-                plural(self.warnings, "warning")
-            )
-        }
-    }
 }
 
-/// Runs the check, printing one line per finding and a verdict; returns the exit
-/// status. Must run before any thread is started (it may fork).
+/// Runs the check, printing one line per finding; returns the exit status. Must run before any thread is started (it may fork).
 pub fn run(options: &CheckOptions) -> ExitStatus {
     let mut report = Report::default();
     let server = match config::load_server(&options.sources.server) {
@@ -177,27 +165,28 @@ pub fn run(options: &CheckOptions) -> ExitStatus {
     );
     report.extend(files::exposed_secrets(&files, server.as_ref()));
 
+    // Not root: the files were just read by whoever runs this, and the databases are
+    // reached as that user.
     let as_user = privileges::is_root() && options.user != "root";
-    if as_user {
+    let user_exists = matches!(nix::unistd::User::from_name(&options.user), Ok(Some(_)));
+    if as_user && !user_exists {
+        report.add(Finding::warning(format!(
+            "user {} does not exist: what it can read was not checked (started as root, \
+             the server would exit 77; name the service user with --user)",
+            options.user
+        )));
+    }
+    let databases = if options.connect { clients } else { Vec::new() };
+    if as_user && user_exists {
         let readable = service_reads(&options.sources, &files, server.as_ref());
-        let databases = if options.connect { clients.clone() } else { Vec::new() };
+        // Flushed before the fork, or the child would print the parent's buffer again.
+        let _ = std::io::stdout().flush();
         report.extend(files::as_service_user(&options.user, &readable, &databases));
     } else {
-        if !privileges::is_root() && current_user() != Some(options.user.clone()) {
-            report.add(Finding::warning(format!(
-                "not run as root: whether the service user {} can read these files was not \
-                 checked",
-                options.user
-            )));
-        }
-        if options.connect {
-            report.extend(database::check_all(&clients));
-        }
+        report.extend(database::check_all(&databases));
     }
-    let status = report.status();
-    println!("{}", report.verdict());
     let _ = std::io::stdout().flush();
-    status
+    report.status()
 }
 
 /// What the service reads as the service user (on every reload too): server.cfg, the
@@ -219,11 +208,4 @@ fn service_reads(
         paths.push(tls.key.clone());
     }
     paths
-}
-
-fn current_user() -> Option<String> {
-    nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
 }
