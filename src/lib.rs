@@ -5,9 +5,9 @@
 //! `/<name>` for repository chat rooms and `/<name>-im` for the on-screen chat), and
 //! persistence into that client's ILIAS database.
 
+pub mod check;
 pub mod client;
 pub mod clock;
-pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod demo;

@@ -16,13 +16,13 @@ use std::sync::{Arc, RwLock};
 use clap::Parser;
 use tokio::sync::{mpsc, watch};
 
+use ilias_chat::check::{self, CheckOptions};
 use ilias_chat::config::{self, Protocol};
 use ilias_chat::daemon::exit::{ExitStatus, StartupError};
+use ilias_chat::daemon::listen::Listeners;
 use ilias_chat::daemon::logging::Logging;
 use ilias_chat::daemon::sources::ConfigSources;
 use ilias_chat::daemon::state::StateDir;
-use ilias_chat::check::{self, CheckOptions};
-use ilias_chat::daemon::listen::Listeners;
 use ilias_chat::daemon::{listen, privileges, signals};
 use ilias_chat::health::probe;
 use ilias_chat::server::{Reloader, Running, Server};
@@ -134,7 +134,8 @@ fn start(cli: Cli) -> Result<(), StartupError> {
     let Listeners {
         chat: listeners,
         metrics,
-    } = listen::take_listeners(&server_cfg).map_err(StartupError::with(ExitStatus::CannotListen))?;
+    } = listen::take_listeners(&server_cfg)
+        .map_err(StartupError::with(ExitStatus::CannotListen))?;
     let tls = match &server_cfg.protocol {
         Protocol::Http => None,
         Protocol::Https(files) => {

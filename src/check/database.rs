@@ -59,7 +59,9 @@ async fn check(client: &ClientConfig) -> Vec<Finding> {
         Ok(generation) => generation,
         Err(error) => {
             store.close().await;
-            return vec![Finding::database_error(format!("{prefix}: {target}: {error}"))];
+            return vec![Finding::database_error(format!(
+                "{prefix}: {target}: {error}"
+            ))];
         }
     };
     let generation = match client.ilias_version {

@@ -125,7 +125,6 @@ impl Report {
             ExitStatus::Success
         }
     }
-
 }
 
 /// Runs the check, printing one line per finding; returns the exit status. Must run before any thread is started (it may fork).

@@ -82,9 +82,7 @@ pub async fn probe(server: &ServerConfig, client: &ClientConfig) -> Outcome {
             Err(_) if body.contains("\"status\":404") => Outcome::NoAnswer(format!(
                 "{target} does not know the status route (an older ilias-chat, or another server)"
             )),
-            Err(error) => {
-                Outcome::NoAnswer(format!("{target} answered something else ({error})"))
-            }
+            Err(error) => Outcome::NoAnswer(format!("{target} answered something else ({error})")),
         },
         Ok(Ok((code, _))) => Outcome::NoAnswer(format!("{target} answered HTTP {code}")),
         Ok(Err(error)) => Outcome::NoAnswer(format!("no answer from {target}: {error}")),
@@ -157,7 +155,10 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| std::io::Error::other("not an HTTP answer"))?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_string()

@@ -29,7 +29,10 @@ pub trait BackendClients: Send + Sync + 'static {
 /// Heartbeat without it.
 pub fn router(clients: Arc<dyn BackendClients>, features: Router) -> Router {
     let authenticated = features
-        .route_layer(middleware::from_fn_with_state(clients.clone(), require_auth))
+        .route_layer(middleware::from_fn_with_state(
+            clients.clone(),
+            require_auth,
+        ))
         .route_layer(middleware::map_response(json_rejections));
     Router::new()
         .route("/backend/heartbeat/{name}", get(heartbeat))

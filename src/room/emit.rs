@@ -6,9 +6,9 @@ use serde::Serialize;
 use socketioxide::socket::Sid;
 
 use super::RoomChat;
-use crate::metrics::{self, Feature};
 use super::model::RoomKey;
 use super::payload::{Scope, Userlist};
+use crate::metrics::{self, Feature};
 
 /// Sends one event to every socket in a server room.
 pub(super) async fn to_room<T: Serialize + ?Sized>(

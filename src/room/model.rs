@@ -248,7 +248,10 @@ impl RoomState {
 
     /// Number of distinct users with a logged-in socket.
     pub fn logged_in_user_count(&self) -> usize {
-        self.sockets.values().collect::<std::collections::HashSet<_>>().len()
+        self.sockets
+            .values()
+            .collect::<std::collections::HashSet<_>>()
+            .len()
     }
 
     /// The subscriber with this id.

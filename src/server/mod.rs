@@ -21,9 +21,9 @@ pub use reload::Reloader;
 
 use crate::config::{ClientConfig, ServerConfig};
 use crate::daemon::notify;
-use crate::store::Reachability;
 use crate::daemon::state::StateDir;
 use crate::http::{self, Dispatch, SharedTls, SocketIoPaths, dispatch::INTERNAL_SOCKET_IO_PATH};
+use crate::store::Reachability;
 use crate::{im, room};
 
 /// How long open connections get to finish after a stop was requested.

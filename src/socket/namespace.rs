@@ -10,9 +10,9 @@ use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
 
 use super::args::EventArgs;
-use crate::metrics::{self, Feature, RefusalReason};
 use super::queue::{Inbound, attach_namespace};
 use super::{Refused, log_refusal};
+use crate::metrics::{self, Feature, RefusalReason};
 
 /// A feature that serves one namespace of a client.
 pub trait Namespace: Send + Sync + 'static {

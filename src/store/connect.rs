@@ -188,7 +188,10 @@ mod tests {
         let _ = std::fs::remove_file(&socket);
         let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
         let missing = dir.join("missing.sock");
-        let standard = [missing.to_str().expect("utf-8"), socket.to_str().expect("utf-8")];
+        let standard = [
+            missing.to_str().expect("utf-8"),
+            socket.to_str().expect("utf-8"),
+        ];
         for host in ["localhost", "LocalHost"] {
             assert_eq!(
                 Route::with_standard_sockets(&mysql(Some(host), None, ""), &standard),

@@ -10,13 +10,26 @@ use crate::config::Generation;
 /// Tables every generation needs, with the columns used.
 const ALWAYS: &[(&str, &[&str])] = &[
     ("chatroom_settings", &["room_id"]),
-    ("chatroom_users", &["room_id", "user_id", "userdata", "connected"]),
+    (
+        "chatroom_users",
+        &["room_id", "user_id", "userdata", "connected"],
+    ),
     (
         "chatroom_sessions",
-        &["sess_id", "room_id", "user_id", "userdata", "connected", "disconnected"],
+        &[
+            "sess_id",
+            "room_id",
+            "user_id",
+            "userdata",
+            "connected",
+            "disconnected",
+        ],
     ),
     ("chatroom_sessions_seq", &["sequence"]),
-    ("chatroom_history", &["hist_id", "room_id", "message", "timestamp"]),
+    (
+        "chatroom_history",
+        &["hist_id", "room_id", "message", "timestamp"],
+    ),
     ("chatroom_history_seq", &["sequence"]),
     ("osc_conversation", &["id", "is_group", "participants"]),
     (
@@ -37,7 +50,10 @@ const ILIAS8: &[(&str, &[&str])] = &[
         "chatroom_prooms",
         &["proom_id", "parent_id", "title", "owner", "closed"],
     ),
-    ("chatroom_psessions", &["proom_id", "user_id", "disconnected"]),
+    (
+        "chatroom_psessions",
+        &["proom_id", "user_id", "disconnected"],
+    ),
 ];
 
 /// The tables and columns the server uses with this generation.
