@@ -200,13 +200,13 @@ fn metrics(field: &Field) -> Result<Option<MetricsListen>, ConfigError> {
         None | Some(Value::Bool(false)) => Ok(None),
         Some(Value::Bool(true)) => Ok(Some(default)),
         Some(Value::Object(_)) => {
-            let object = field.object(METRICS)?;
-            let address = object
+            let metrics = field.object(METRICS)?;
+            let address = metrics
                 .field("address")
                 .optional_str(ADDRESS)?
                 .map(|a| a.trim().to_owned())
                 .unwrap_or(default.address);
-            let port = match object.field("port").integer_in(1, 65535)? {
+            let port = match metrics.field("port").integer_in(1, 65535)? {
                 Some(port) => u16::try_from(port).unwrap_or(default.port),
                 None => default.port,
             };
