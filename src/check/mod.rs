@@ -94,7 +94,6 @@ impl Finding {
 /// Prints findings as they come and remembers the worst.
 #[derive(Debug, Default)]
 struct Report {
-    warnings: usize,
     config_errors: usize,
     database_errors: usize,
 }
@@ -102,8 +101,7 @@ struct Report {
 impl Report {
     fn add(&mut self, finding: Finding) {
         match finding.severity {
-            Severity::Ok => {}
-            Severity::Warning => self.warnings += 1,
+            Severity::Ok | Severity::Warning => {}
             Severity::ConfigError => self.config_errors += 1,
             Severity::DatabaseError => self.database_errors += 1,
         }

@@ -38,6 +38,8 @@ struct State {
     reachability: Reachability,
     since: Instant,
     last_warning: Option<Instant>,
+    /// Whether the database ever answered (the warning then says it went away).
+    ever_reachable: bool,
 }
 
 /// The health record of one client's database.
@@ -56,6 +58,7 @@ impl DatabaseHealth {
                 reachability: Reachability::Unknown,
                 since: Instant::now(),
                 last_warning: None,
+                ever_reachable: false,
             }),
         }
     }
@@ -86,6 +89,7 @@ impl DatabaseHealth {
         state.reachability = Reachability::Reachable;
         state.since = Instant::now();
         state.last_warning = None;
+        state.ever_reachable = true;
         true
     }
 
@@ -104,13 +108,24 @@ impl DatabaseHealth {
             .is_none_or(|last| last.elapsed() >= WARN_EVERY);
         if due {
             state.last_warning = Some(Instant::now());
-            tracing::warn!(
-                client = self.client,
-                %error,
-                down_s = state.since.elapsed().as_secs(),
-                "the database of client {} is unreachable; nothing can be stored",
-                self.client
-            );
+            let down_s = state.since.elapsed().as_secs();
+            if state.ever_reachable {
+                tracing::warn!(
+                    client = self.client,
+                    %error,
+                    down_s,
+                    "the database of client {} is unreachable; nothing can be stored",
+                    self.client
+                );
+            } else {
+                tracing::warn!(
+                    client = self.client,
+                    %error,
+                    down_s,
+                    "waiting for the database of client {}; nothing can be stored until it answers",
+                    self.client
+                );
+            }
         }
         news
     }
