@@ -79,11 +79,11 @@ pub async fn probe(server: &ServerConfig, client: &ClientConfig) -> Outcome {
         Ok(Ok((200 | 503, body))) => match serde_json::from_str::<ClientStatus>(&body) {
             Ok(status) => Outcome::Status(Box::new(status)),
             Err(_) if body.contains("\"status\":403") => Outcome::Denied,
-            Err(_) if body.contains("\"status\":404") => Outcome::NoAnswer(format!(
-                "{target} does not know the status route (an older ilias-chat, or another server)"
-            )),
             Err(error) => Outcome::NoAnswer(format!("{target} answered something else ({error})")),
         },
+        Ok(Ok((404, _))) => Outcome::NoAnswer(format!(
+            "{target} does not know the status route (an older ilias-chat, or another server)"
+        )),
         Ok(Ok((code, _))) => Outcome::NoAnswer(format!("{target} answered HTTP {code}")),
         Ok(Err(error)) => Outcome::NoAnswer(format!("no answer from {target}: {error}")),
         Err(_) => Outcome::NoAnswer(format!("no answer from {target} within {TIMEOUT:?}")),
