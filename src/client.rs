@@ -14,7 +14,8 @@ use socketioxide::socket::Sid;
 
 use crate::config::{Auth, ClientConfig, Generation};
 use crate::identity::Verifier;
-use crate::store::{Store, Write, WriteQueue, WriteQueueWorker};
+use crate::metrics::{self, Feature};
+use crate::store::{DatabaseHealth, Store, Write, WriteQueue, WriteQueueWorker};
 
 /// An ILIAS client served by this process.
 #[derive(Debug)]
@@ -30,6 +31,8 @@ pub struct Client {
     auth: RwLock<Auth>,
     /// Looks browsers' ILIAS sessions up (verified identity; idle when off).
     identity: Verifier,
+    /// Whether the database answered at the last contact.
+    database_health: DatabaseHealth,
 }
 
 /// Locks a mutex of per-client state. A panic while holding one of these locks cannot
@@ -47,6 +50,7 @@ impl Client {
         let (writes, worker) = WriteQueue::new(&config.name);
         let identity = Verifier::new(&config.name);
         Client {
+            database_health: DatabaseHealth::new(&config.name),
             auth: RwLock::new(config.auth.clone()),
             config,
             io,
@@ -94,6 +98,16 @@ impl Client {
         if self.store.set(store).is_err() {
             tracing::debug!(client = self.name(), "database was already connected");
         }
+    }
+
+    /// Whether the database answered at the last contact (health route, metrics).
+    pub fn database_health(&self) -> &DatabaseHealth {
+        &self.database_health
+    }
+
+    /// The generation found in the database, if it was detected.
+    pub fn detected_generation(&self) -> Option<Generation> {
+        self.detected.get().copied()
     }
 
     /// Records the generation found in the database.
@@ -145,11 +159,24 @@ impl Client {
         payload: &T,
     ) {
         for sid in sids {
-            if let Some(socket) = self.socket(namespace, *sid)
-                && let Err(error) = socket.emit(event, payload)
-            {
-                tracing::debug!(client = self.name(), %namespace, event, %sid, %error, "emit failed");
+            let Some(socket) = self.socket(namespace, *sid) else {
+                continue;
+            };
+            match socket.emit(event, payload) {
+                Ok(()) => metrics::delivered(self.name(), self.feature_of(namespace), event, 1),
+                Err(error) => {
+                    tracing::debug!(client = self.name(), %namespace, event, %sid, %error, "emit failed")
+                }
             }
+        }
+    }
+
+    /// The feature a namespace of this client serves (for the metrics).
+    pub fn feature_of(&self, namespace: &str) -> Feature {
+        if namespace == self.config.im_namespace() {
+            Feature::Im
+        } else {
+            Feature::Room
         }
     }
 }

@@ -5,17 +5,20 @@
 //! `/<name>` for repository chat rooms and `/<name>-im` for the on-screen chat), and
 //! persistence into that client's ILIAS database.
 
+pub mod check;
 pub mod client;
 pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod escape;
+pub mod health;
 pub mod http;
 pub mod identity;
 pub mod ids;
 pub mod im;
 pub mod jobs;
+pub mod metrics;
 pub mod room;
 pub mod server;
 pub mod socket;

@@ -16,12 +16,15 @@ use std::sync::{Arc, RwLock};
 use clap::Parser;
 use tokio::sync::{mpsc, watch};
 
+use ilias_chat::check::{self, CheckOptions};
 use ilias_chat::config::{self, Protocol};
 use ilias_chat::daemon::exit::{ExitStatus, StartupError};
+use ilias_chat::daemon::listen::Listeners;
 use ilias_chat::daemon::logging::Logging;
 use ilias_chat::daemon::sources::ConfigSources;
 use ilias_chat::daemon::state::StateDir;
 use ilias_chat::daemon::{listen, privileges, signals};
+use ilias_chat::health::probe;
 use ilias_chat::server::{Reloader, Running, Server};
 use ilias_chat::{demo, http};
 
@@ -38,9 +41,19 @@ struct Cli {
     #[arg(value_name = "CLIENT_CFG", required_unless_present = "demo")]
     client_cfgs: Vec<PathBuf>,
 
-    /// Validate every configuration file, print one summary line each, and exit.
+    /// Validate every configuration file, report every problem, and exit (as root:
+    /// also whether the --user can read them).
     #[arg(long, conflicts_with = "demo")]
     check: bool,
+
+    /// With --check: also connect to every database and check the chat tables.
+    #[arg(long, requires = "check")]
+    connect: bool,
+
+    /// Ask the running server (address and port of SERVER_CFG) for the status of every
+    /// client, print one line each, and exit non-zero when one is unhealthy.
+    #[arg(long, conflicts_with_all = ["demo", "check"])]
+    health: bool,
 
     /// When started as root: the user to switch to once the sockets are open.
     #[arg(long, value_name = "NAME", default_value = privileges::DEFAULT_USER)]
@@ -77,6 +90,22 @@ fn main() -> ExitCode {
             }
         };
     }
+    let sources = ConfigSources {
+        // clap requires both outside demo mode.
+        server: cli.server_cfg.clone().unwrap_or_default(),
+        clients: cli.client_cfgs.clone(),
+    };
+    if cli.check {
+        return check::run(&CheckOptions {
+            sources,
+            user: cli.user.clone(),
+            connect: cli.connect,
+        })
+        .into();
+    }
+    if cli.health {
+        return health(&sources).into();
+    }
     match start(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -99,17 +128,13 @@ fn start(cli: Cli) -> Result<(), StartupError> {
         .map_err(StartupError::with(ExitStatus::Config))?;
     let client_cfgs =
         config::load_clients(&client_files).map_err(StartupError::with(ExitStatus::Config))?;
-    if cli.check {
-        println!("{}", server_cfg.summary());
-        for client in &client_cfgs {
-            println!("{}", client.summary());
-        }
-        return Ok(());
-    }
 
     let logging =
         Logging::init(&server_cfg).map_err(StartupError::with(ExitStatus::CannotOpenLog))?;
-    let listeners = listen::take_listeners(&server_cfg)
+    let Listeners {
+        chat: listeners,
+        metrics,
+    } = listen::take_listeners(&server_cfg)
         .map_err(StartupError::with(ExitStatus::CannotListen))?;
     let tls = match &server_cfg.protocol {
         Protocol::Http => None,
@@ -154,7 +179,14 @@ fn start(cli: Cli) -> Result<(), StartupError> {
             signals::watch_signals(stop_tx, Some(reload_tx))?;
             let state = StateDir::resolve(cli.state_dir.clone());
             tracing::info!(state_dir = %state.root().display(), "state directory");
+            ilias_chat::metrics::start_time();
             let server = Server::new(&server_cfg, client_cfgs, state, None);
+            if let Some(listener) = &metrics {
+                tracing::info!(
+                    "Prometheus metrics at http://{}/metrics",
+                    listen::describe(listener)
+                );
+            }
             for listener in &listeners {
                 tracing::info!(
                     "The Server is Ready to use! Listening on: {}://{} (socket.io at {})",
@@ -173,8 +205,48 @@ fn start(cli: Cli) -> Result<(), StartupError> {
                     tls,
                     stop: stop_rx,
                     reloads: Some((reload_rx, reloader)),
+                    metrics,
                 })
                 .await
         })
         .map_err(StartupError::with(ExitStatus::Failure))
+}
+
+/// `--health`: asks the running server for the status of every client.
+fn health(sources: &ConfigSources) -> ExitStatus {
+    let loaded = config::load_server(&sources.server)
+        .map_err(|e| e.to_string())
+        .and_then(|server| {
+            let files = sources.client_files().map_err(|e| e.to_string())?;
+            let clients = config::load_clients(&files).map_err(|e| e.to_string())?;
+            Ok((server, clients))
+        });
+    let (server, clients) = match loaded {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("ilias-chat --health: {error}");
+            return ExitStatus::Config;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("ilias-chat --health: cannot start the runtime: {error}");
+            return ExitStatus::Failure;
+        }
+    };
+    let mut healthy = true;
+    for client in &clients {
+        let outcome = runtime.block_on(probe::probe(&server, client));
+        healthy &= outcome.is_healthy();
+        println!("{}", outcome.describe(&client.name));
+    }
+    if healthy {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Unavailable
+    }
 }

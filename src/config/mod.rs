@@ -122,6 +122,24 @@ pub struct ServerConfig {
     pub error_log: Option<PathBuf>,
     pub log_level: LogLevel,
     pub deletion: Option<DeletionPolicy>,
+    /// `metrics` extension key: where the Prometheus metrics are served; `None` (the
+    /// default) serves none.
+    pub metrics: Option<MetricsListen>,
+}
+
+/// The listener of the Prometheus metrics (`"metrics": {"address": …, "port": …}` in
+/// server.cfg). It has no authentication, hence loopback by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsListen {
+    pub address: String,
+    pub port: u16,
+}
+
+impl MetricsListen {
+    /// Where the metrics listen when `metrics` is `true` or an empty object.
+    pub const DEFAULT_ADDRESS: &'static str = "127.0.0.1";
+    /// The port registered for ilias-chat's exporter (Prometheus exporters use 9xxx).
+    pub const DEFAULT_PORT: u16 = 9464;
 }
 
 /// ILIAS release line a client runs; decides route shapes, escaping and payload extras.
@@ -254,6 +272,21 @@ pub fn load_clients(paths: &[PathBuf]) -> Result<Vec<ClientConfig>, ConfigError>
         clients.push(client);
     }
     Ok(clients)
+}
+
+/// Every clash among already loaded client configurations (duplicate names, colliding
+/// namespaces), for `--check`, which reports all of them.
+pub fn clashes(clients: &[ClientConfig]) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    for (index, client) in clients.iter().enumerate() {
+        if let Some(error) = clients[..index]
+            .iter()
+            .find_map(|earlier| check_distinct(earlier, client).err())
+        {
+            errors.push(error);
+        }
+    }
+    errors
 }
 
 /// The original server silently misrouted clients that share a namespace; refuse them.

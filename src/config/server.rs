@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::value::{Field, Object, read_object};
 use super::{
-    ConfigError, DeletionPolicy, DeletionUnit, LogLevel, Protocol, ServerConfig, TimeOfDay,
-    TlsFiles,
+    ConfigError, DeletionPolicy, DeletionUnit, LogLevel, MetricsListen, Protocol, ServerConfig,
+    TimeOfDay, TlsFiles,
 };
 
 const ADDRESS: &str = "the IP address or host name to listen on";
@@ -23,6 +23,8 @@ const DELETION_MODE: &str = "1 (delete old messages daily) or 0 (off)";
 const DELETION_UNIT: &str = "days, weeks, months or years";
 const DELETION_VALUE: &str = "a positive whole number";
 const DELETION_TIME: &str = "HH:MM between 00:00 and 23:59";
+const METRICS: &str =
+    "an object {\"address\": \"127.0.0.1\", \"port\": 9464}, true, or false (no metrics)";
 /// Appended to "missing" messages of the keys that only matter when purging is on.
 const WHEN_PURGING: &str = " (required when deletion_mode is 1)";
 
@@ -40,6 +42,7 @@ pub(super) fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
         error_log: root.field("error_log").optional_path(LOG)?,
         log_level: log_level(&root.field("log_level"))?,
         deletion: deletion(&root)?,
+        metrics: metrics(&root.field("metrics"))?,
     })
 }
 
@@ -184,4 +187,31 @@ fn deletion_time(field: &Field) -> Result<TimeOfDay, ConfigError> {
         .required_str(&format!("{DELETION_TIME}{WHEN_PURGING}"))?
         .parse()
         .map_err(|_| field.invalid("is not a valid time", DELETION_TIME))
+}
+
+/// The `metrics` extension: absent, `null` or `false` serves no metrics; `true` or an
+/// object serves them, on 127.0.0.1:9464 unless the object says otherwise.
+fn metrics(field: &Field) -> Result<Option<MetricsListen>, ConfigError> {
+    let default = MetricsListen {
+        address: MetricsListen::DEFAULT_ADDRESS.to_owned(),
+        port: MetricsListen::DEFAULT_PORT,
+    };
+    match field.value() {
+        None | Some(Value::Bool(false)) => Ok(None),
+        Some(Value::Bool(true)) => Ok(Some(default)),
+        Some(Value::Object(_)) => {
+            let metrics = field.object(METRICS)?;
+            let address = metrics
+                .field("address")
+                .optional_str(ADDRESS)?
+                .map(|a| a.trim().to_owned())
+                .unwrap_or(default.address);
+            let port = match metrics.field("port").integer_in(1, 65535)? {
+                Some(port) => u16::try_from(port).unwrap_or(default.port),
+                None => default.port,
+            };
+            Ok(Some(MetricsListen { address, port }))
+        }
+        Some(_) => Err(field.invalid("is not valid", METRICS)),
+    }
 }

@@ -8,8 +8,13 @@ use std::process::ExitCode;
 /// An exit status of `ilias-chat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
+    /// Everything went as asked (`--check`, `--health` without findings).
+    Success,
     /// Anything else (the runtime could not start, serving failed).
     Failure,
+    /// `EX_UNAVAILABLE`: `--check --connect` found a database unreachable or without
+    /// the chat tables; `--health` found a client unhealthy or the server not answering.
+    Unavailable,
     /// `EX_OSERR`: the listening sockets cannot be taken or bound.
     CannotListen,
     /// `EX_CANTCREAT`: a log file cannot be opened.
@@ -24,7 +29,9 @@ impl ExitStatus {
     /// The number the process exits with.
     pub fn code(self) -> u8 {
         match self {
+            ExitStatus::Success => 0,
             ExitStatus::Failure => 1,
+            ExitStatus::Unavailable => 69,
             ExitStatus::CannotListen => 71,
             ExitStatus::CannotOpenLog => 73,
             ExitStatus::CannotDropPrivileges => 77,

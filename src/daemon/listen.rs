@@ -30,10 +30,47 @@ pub enum ListenError {
     },
 }
 
-/// Takes the sockets systemd passed, or binds server.cfg's `address:port`. Every
-/// listener is non-blocking, ready for tokio.
-pub fn take_listeners(server: &ServerConfig) -> Result<Vec<TcpListener>, ListenError> {
-    let inherited = inherited_listeners()?;
+/// The name (`FileDescriptorName=` in the .socket unit) of a passed socket meant for the
+/// Prometheus metrics rather than the chat.
+pub const METRICS_SOCKET_NAME: &str = "metrics";
+
+/// The listening sockets of the process.
+#[derive(Debug)]
+pub struct Listeners {
+    /// Where the chat is served.
+    pub chat: Vec<TcpListener>,
+    /// Where the metrics are served, if anywhere.
+    pub metrics: Option<TcpListener>,
+}
+
+/// Takes the sockets systemd passed, or binds server.cfg's `address:port`; the same for
+/// the metrics (a passed socket named `metrics`, else server.cfg's `metrics` section).
+/// Every listener is non-blocking, ready for tokio.
+pub fn take_listeners(server: &ServerConfig) -> Result<Listeners, ListenError> {
+    let (inherited, inherited_metrics) = inherited_listeners()?;
+    let metrics = match (inherited_metrics, &server.metrics) {
+        (Some(listener), _) => Some(listener),
+        (None, Some(metrics)) => Some(bind(&metrics.address, metrics.port)?),
+        (None, None) => None,
+    };
+    if let Some(listener) = &metrics {
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| ListenError::Bind {
+                target: describe(listener),
+                source,
+            })?;
+    }
+    Ok(Listeners {
+        chat: take_chat_listeners(server, inherited)?,
+        metrics,
+    })
+}
+
+fn take_chat_listeners(
+    server: &ServerConfig,
+    inherited: Vec<TcpListener>,
+) -> Result<Vec<TcpListener>, ListenError> {
     let listeners = if inherited.is_empty() {
         vec![bind(&server.address, server.port)?]
     } else {
@@ -54,17 +91,28 @@ pub fn take_listeners(server: &ServerConfig) -> Result<Vec<TcpListener>, ListenE
     Ok(listeners)
 }
 
-fn inherited_listeners() -> Result<Vec<TcpListener>, ListenError> {
+/// The sockets systemd passed: the chat's, and the one named `metrics`.
+fn inherited_listeners() -> Result<(Vec<TcpListener>, Option<TcpListener>), ListenError> {
+    // Read before listenfd looks at the environment.
+    let names: Vec<String> = std::env::var("LISTEN_FDNAMES")
+        .map(|names| names.split(':').map(str::to_string).collect())
+        .unwrap_or_default();
     let mut fds = listenfd::ListenFd::from_env();
     let mut listeners = Vec::new();
+    let mut metrics = None;
     for index in 0..fds.len() {
         match fds.take_tcp_listener(index) {
+            Ok(Some(listener))
+                if names.get(index).map(String::as_str) == Some(METRICS_SOCKET_NAME) =>
+            {
+                metrics = Some(listener)
+            }
             Ok(Some(listener)) => listeners.push(listener),
             Ok(None) => {}
             Err(source) => return Err(ListenError::Inherited { index, source }),
         }
     }
-    Ok(listeners)
+    Ok((listeners, metrics))
 }
 
 /// Binds the first address the name resolves to, like the original.

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::auth::is_authorized;
 use crate::config::Auth;
+use crate::metrics;
 
 /// What the backend needs of the ILIAS clients it serves. The features' routes are
 /// handed in by the server, so this transport layer knows no feature.
@@ -28,11 +29,45 @@ pub trait BackendClients: Send + Sync + 'static {
 /// Heartbeat without it.
 pub fn router(clients: Arc<dyn BackendClients>, features: Router) -> Router {
     let authenticated = features
-        .route_layer(middleware::from_fn_with_state(clients, require_auth))
+        .route_layer(middleware::from_fn_with_state(
+            clients.clone(),
+            require_auth,
+        ))
         .route_layer(middleware::map_response(json_rejections));
     Router::new()
         .route("/backend/heartbeat/{name}", get(heartbeat))
         .merge(authenticated)
+        .route_layer(middleware::from_fn_with_state(clients, count_request))
+}
+
+/// Marks the answer to refused credentials, which is HTTP 200 for PHP's sake.
+#[derive(Debug, Clone, Copy)]
+struct Denied;
+
+/// Counts every request that matched a backend route, by client, action and the status
+/// PHP reads. Only matched routes get here, so the action is one of a known few; a name
+/// that is no client is counted as `unknown`, so that nobody can add series at will.
+async fn count_request(
+    State(clients): State<Arc<dyn BackendClients>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut segments = request.uri().path().split('/').skip(2);
+    let action = segments.next().unwrap_or("").to_string();
+    let name = segments.next().unwrap_or("");
+    let client = if clients.lookup(name).is_some() {
+        name.to_string()
+    } else {
+        "unknown".to_string()
+    };
+    let response = next.run(request).await;
+    let status = if response.extensions().get::<Denied>().is_some() {
+        403
+    } else {
+        response.status().as_u16()
+    };
+    metrics::backend_request(&client, &action, status);
+    response
 }
 
 /// Turns the plain-text answers of axum's extractors (a path segment that is not
@@ -74,7 +109,9 @@ async fn heartbeat() -> Json<serde_json::Value> {
 }
 
 fn access_denied() -> Response {
-    Json(json!({"status": 403, "message": "Access denied"})).into_response()
+    let mut response = Json(json!({"status": 403, "message": "Access denied"})).into_response();
+    response.extensions_mut().insert(Denied);
+    response
 }
 
 /// Looks up the client named in the path, checks the credentials and hands the

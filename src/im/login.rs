@@ -9,6 +9,7 @@ use super::persist::settled_store;
 use super::{OnScreenChat, emit};
 use crate::identity::check_login;
 use crate::ids::UserId;
+use crate::metrics::{self, Feature};
 use crate::socket::Refused;
 use crate::store::{Store, osc};
 
@@ -28,8 +29,9 @@ pub(super) async fn login(
         user,
         "on-screen chat participant logged in"
     );
-    if let Err(error) = socket.emit("login", &me) {
-        tracing::debug!(%error, "emit login failed");
+    match socket.emit("login", &me) {
+        Ok(()) => metrics::delivered(chat.name(), Feature::Im, "login", 1),
+        Err(error) => tracing::debug!(%error, "emit login failed"),
     }
     list_conversations(chat, user).await;
     Ok(())

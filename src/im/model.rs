@@ -246,6 +246,11 @@ impl ImState {
         self.conversations.len()
     }
 
+    /// Number of distinct users with a logged-in socket.
+    pub fn logged_in_user_count(&self) -> usize {
+        self.sockets.values().collect::<HashSet<_>>().len()
+    }
+
     /// The participant with this id, created offline (accepting messages) when unknown;
     /// an existing participant keeps its name, as in the original.
     fn participant_or_create(&mut self, id: UserId, name: Option<&str>) -> &mut Participant {

@@ -14,11 +14,13 @@ use socketioxide::extract::SocketRef;
 use super::events::{ImEvent, NAMES};
 use super::{OnScreenChat, activity, conversation, history, login, message, typing};
 use crate::client::Client;
+use crate::metrics::Feature;
 use crate::socket::args::EventArgs;
 use crate::socket::{Namespace, Refused};
 
 impl Namespace for OnScreenChat {
     const EVENTS: &'static [&'static str] = NAMES;
+    const FEATURE: Feature = Feature::Im;
     type Event = ImEvent;
 
     fn path(&self) -> String {

@@ -8,6 +8,7 @@ use socketioxide::socket::Sid;
 use super::RoomChat;
 use super::model::RoomKey;
 use super::payload::{Scope, Userlist};
+use crate::metrics::{self, Feature};
 
 /// Sends one event to every socket in a server room.
 pub(super) async fn to_room<T: Serialize + ?Sized>(
@@ -19,8 +20,10 @@ pub(super) async fn to_room<T: Serialize + ?Sized>(
     let Some(ns) = chat.client.io().of(chat.client.config.room_namespace()) else {
         return;
     };
-    if let Err(error) = ns.to(key.socket_room()).emit(event, payload).await {
-        tracing::warn!(client = chat.name(), event, %error, "broadcast failed");
+    let receivers = ns.clone().to(key.socket_room()).sockets().len();
+    match ns.to(key.socket_room()).emit(event, payload).await {
+        Ok(()) => metrics::delivered(chat.name(), Feature::Room, event, receivers),
+        Err(error) => tracing::warn!(client = chat.name(), event, %error, "broadcast failed"),
     }
 }
 

@@ -16,6 +16,7 @@ use super::payload::{ActionHead, EnterAction, Notice, SubscriberRef, Userlist};
 use super::persist::{ensure_room, persist_notice};
 use super::{RoomChat, emit};
 use crate::identity::check_login;
+use crate::metrics::{self, Feature};
 use crate::socket::Refused;
 
 /// `Connect/<name>/<roomId>/<userId>`: PHP announces a user about to open a room.
@@ -69,8 +70,9 @@ pub(super) fn login(chat: &RoomChat, socket: &SocketRef, login: Login) -> Result
         )));
     }
     tracing::info!(client = chat.name(), user = login.user, "user logged in");
-    if let Err(error) = socket.emit("loggedIn", &[(); 0]) {
-        tracing::debug!(%error, "emit loggedIn failed");
+    match socket.emit("loggedIn", &[(); 0]) {
+        Ok(()) => metrics::delivered(chat.name(), Feature::Room, "loggedIn", 1),
+        Err(error) => tracing::debug!(%error, "emit loggedIn failed"),
     }
     Ok(())
 }
@@ -119,8 +121,10 @@ pub(super) async fn enter_room(
     let welcome = Notice::new(scope, to_self, Some(data.clone()));
     emit::to_sockets(chat, &[socket.id], "notice", &welcome);
     let connect = Notice::new(scope, to_others, Some(data));
-    if let Err(error) = socket.to(key.socket_room()).emit("notice", &connect).await {
-        tracing::debug!(%error, "broadcast connect notice failed");
+    let others = socket.to(key.socket_room()).sockets().len();
+    match socket.to(key.socket_room()).emit("notice", &connect).await {
+        Ok(()) => metrics::delivered(chat.name(), Feature::Room, "notice", others),
+        Err(error) => tracing::debug!(%error, "broadcast connect notice failed"),
     }
     persist_notice(chat, key, &connect);
     Ok(())

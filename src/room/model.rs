@@ -242,6 +242,19 @@ impl RoomState {
         self.rooms.len()
     }
 
+    /// Number of rooms with at least one user's browser in them.
+    pub fn occupied_room_count(&self) -> usize {
+        self.rooms.values().filter(|r| !r.joined.is_empty()).count()
+    }
+
+    /// Number of distinct users with a logged-in socket.
+    pub fn logged_in_user_count(&self) -> usize {
+        self.sockets
+            .values()
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    }
+
     /// The subscriber with this id.
     pub fn subscriber(&self, id: UserId) -> Option<&Subscriber> {
         self.subscribers.get(&id)

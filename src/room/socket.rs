@@ -8,11 +8,13 @@ use socketioxide::extract::SocketRef;
 use super::events::{NAMES, RoomEvent};
 use super::{RoomChat, enter, grace, message, typing};
 use crate::client::Client;
+use crate::metrics::Feature;
 use crate::socket::args::EventArgs;
 use crate::socket::{Namespace, Refused};
 
 impl Namespace for RoomChat {
     const EVENTS: &'static [&'static str] = NAMES;
+    const FEATURE: Feature = Feature::Room;
     type Event = RoomEvent;
 
     fn path(&self) -> String {

@@ -47,10 +47,14 @@ impl ServedClient {
     /// sockets.
     pub async fn connect_database(&self) {
         let client = &self.client;
-        let store = Store::connect_with_retry(client.name(), &client.config.database)
-            .await
-            .with_column_charsets(client.name())
-            .await;
+        let store = Store::connect_with_retry(
+            client.name(),
+            &client.config.database,
+            client.database_health(),
+        )
+        .await
+        .with_column_charsets(client.name())
+        .await;
         decide_generation(client, &store).await;
         if let Some(worker) = client.take_write_worker() {
             tokio::spawn(worker.run(store.clone()));
@@ -73,6 +77,19 @@ impl ServedClient {
             }
         }
         self.im.set_ready();
+    }
+
+    /// Asks the database whether it answers and records the result. Returns whether
+    /// that changed (for `STATUS=`).
+    pub async fn probe_database(&self) -> bool {
+        let Some(store) = self.client.store() else {
+            return false;
+        };
+        let health = self.client.database_health();
+        match store.ping().await {
+            Ok(()) => health.reachable(),
+            Err(error) => health.unreachable(&error),
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use tokio::task::AbortHandle;
 
 mod clients;
 mod reload;
+pub mod status;
 
 pub use clients::{ServedClient, ServedClients};
 pub use reload::Reloader;
@@ -22,6 +23,7 @@ use crate::config::{ClientConfig, ServerConfig};
 use crate::daemon::notify;
 use crate::daemon::state::StateDir;
 use crate::http::{self, Dispatch, SharedTls, SocketIoPaths, dispatch::INTERNAL_SOCKET_IO_PATH};
+use crate::store::Reachability;
 use crate::{im, room};
 
 /// How long open connections get to finish after a stop was requested.
@@ -38,6 +40,10 @@ const SOCKET_BUFFER_PACKETS: usize = 8192;
 /// How often `STATUS=` is refreshed for `systemctl status`.
 const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 
+/// How often each client's database is asked whether it answers (health route,
+/// metrics, `STATUS=`, the once-a-minute warning).
+const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Extra HTTP routes (the demo page), built once the clients exist.
 pub type ExtraRoutes = Box<dyn FnOnce(Arc<ServedClients>) -> Router + Send>;
 
@@ -49,6 +55,8 @@ pub struct Running {
     pub stop: watch::Receiver<bool>,
     /// One message per SIGHUP, and what to reload then.
     pub reloads: Option<(mpsc::UnboundedReceiver<()>, Reloader)>,
+    /// Where the Prometheus metrics are served, if anywhere.
+    pub metrics: Option<std::net::TcpListener>,
 }
 
 /// A configured server, ready to serve.
@@ -84,7 +92,9 @@ impl Server {
             .max_buffer_size(SOCKET_BUFFER_PACKETS)
             .build_svc();
         let registry = Arc::new(ServedClients::default());
-        let features = room::backend::routes().merge(im::backend::routes());
+        let features = room::backend::routes()
+            .merge(im::backend::routes())
+            .merge(status::routes());
         let mut routes = http::backend::router(registry.clone(), features);
         if let Some(extra) = extra {
             routes = routes.merge(extra(registry.clone()));
@@ -136,6 +146,14 @@ impl Server {
         let task = tokio::spawn(async move {
             served.connect_database().await;
             changed.notify_one();
+            let mut probe = tokio::time::interval(PROBE_INTERVAL);
+            probe.tick().await;
+            loop {
+                probe.tick().await;
+                if served.probe_database().await {
+                    changed.notify_one();
+                }
+            }
         });
         let previous = self.lock_connectors().insert(name, task.abort_handle());
         if let Some(previous) = previous {
@@ -183,10 +201,13 @@ impl Server {
         let states: Vec<String> = clients
             .iter()
             .map(|c| {
-                let state = if c.client.store().is_some() {
-                    "database connected"
-                } else {
-                    "waiting for database"
+                let state = match c.client.database_health().report().reachability {
+                    Reachability::Reachable => "database connected",
+                    Reachability::Unreachable(_) if c.client.store().is_some() => {
+                        "database unreachable"
+                    }
+                    Reachability::Unreachable(_) => "waiting for database (unreachable)",
+                    Reachability::Unknown => "waiting for database",
                 };
                 format!("{}: {state}", c.name())
             })
@@ -210,7 +231,12 @@ impl Server {
             tls,
             mut stop,
             reloads,
+            metrics,
         } = running;
+        let _metrics = match metrics {
+            Some(listener) => Some(self.serve_metrics(listener)?),
+            None => None,
+        };
         let listeners = listeners
             .into_iter()
             .map(tokio::net::TcpListener::from_std)
@@ -266,6 +292,16 @@ impl Server {
         Ok(())
     }
 
+    /// Starts serving the metrics; the listener stops when the returned guard drops.
+    fn serve_metrics(&self, listener: std::net::TcpListener) -> std::io::Result<AbortOnDrop> {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let registry = self.clients.clone();
+        let source: crate::metrics::endpoint::SnapshotSource =
+            Arc::new(move || status::snapshot(&registry));
+        let task = tokio::spawn(crate::metrics::endpoint::serve(listener, source));
+        Ok(AbortOnDrop(task.abort_handle()))
+    }
+
     fn namespaces(&self) -> Vec<String> {
         self.clients
             .all()
@@ -277,6 +313,15 @@ impl Server {
                 ]
             })
             .collect()
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

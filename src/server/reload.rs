@@ -30,6 +30,7 @@ impl Server {
             Ok(loaded) => loaded,
             Err(error) => {
                 tracing::error!("reload failed, configuration unchanged: {error}");
+                crate::metrics::reloaded(false);
                 return format!("reload failed: {error}; {}", self.status_line());
             }
         };
@@ -47,6 +48,7 @@ impl Server {
         }
         self.apply_clients(clients).await;
         tracing::info!("configuration reloaded");
+        crate::metrics::reloaded(true);
         format!("reloaded: {}", self.status_line())
     }
 

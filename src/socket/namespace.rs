@@ -15,11 +15,15 @@ use super::args::EventArgs;
 use super::handshake;
 use super::queue::{Inbound, attach_namespace};
 use super::{Refused, log_refusal};
+use crate::metrics::{self, Feature, RefusalReason};
 
 /// A feature that serves one namespace of a client.
 pub trait Namespace: Send + Sync + 'static {
     /// The event names it listens for.
     const EVENTS: &'static [&'static str];
+
+    /// Which feature this is, for the metrics.
+    const FEATURE: Feature;
 
     /// Its inbound events, typed.
     type Event: Send;
@@ -59,11 +63,17 @@ pub fn attach<N: Namespace>(io: &SocketIo, chat: Arc<N>) {
         async move {
             match inbound {
                 Inbound::Event { name, args } => {
+                    metrics::event_received(chat.client_name(), N::FEATURE, name);
                     let handled = match chat.parse(name, &args) {
                         Ok(event) => N::handle(&chat, &socket, event).await,
                         Err(refused) => Err(refused),
                     };
                     if let Err(refused) = handled {
+                        let reason = match refused {
+                            Refused::Malformed(_) => RefusalReason::Malformed,
+                            Refused::NotAllowed(_) => RefusalReason::NotAllowed,
+                        };
+                        metrics::event_refused(chat.client_name(), N::FEATURE, name, reason);
                         log_refusal(chat.client_name(), socket.id, name, &refused);
                     }
                 }

@@ -6,13 +6,16 @@
 //! database. Queries are runtime strings with `?` placeholders so that one code path
 //! serves MySQL/MariaDB (production) and SQLite (the demo).
 
+mod backlog;
 mod charset;
 pub mod chatroom;
 mod connect;
 pub mod demo;
+mod health;
 pub mod osc;
 mod queue;
 mod release;
+pub mod schema;
 mod sequence;
 pub mod session;
 mod writes;
@@ -23,7 +26,10 @@ use sqlx::AnyPool;
 
 use crate::config::DatabaseConfig;
 
+pub use backlog::Backlog;
 pub use charset::NarrowColumns;
+pub use connect::Route;
+pub use health::{DatabaseHealth, HealthReport, Reachability};
 pub use queue::{WriteQueue, WriteQueueWorker};
 pub use release::Detection;
 pub use sequence::Sequence;
@@ -81,22 +87,28 @@ impl Store {
     }
 
     /// Opens the pool, retrying with exponential backoff (1 s doubling up to 30 s) until
-    /// it works. Each failure is logged with what the server is waiting for.
-    pub async fn connect_with_retry(client: &str, config: &DatabaseConfig) -> Store {
+    /// it works. Failures go to `health`, which logs them once a minute.
+    pub async fn connect_with_retry(
+        client: &str,
+        config: &DatabaseConfig,
+        health: &DatabaseHealth,
+    ) -> Store {
         let mut delay = Duration::from_secs(1);
         loop {
             match Store::connect(config).await {
                 Ok(store) => {
-                    tracing::info!(client, database = %config.describe(), "database connected");
+                    health.reachable();
+                    tracing::info!(
+                        client,
+                        database = %config.describe(),
+                        via = %Route::of(config),
+                        "database connected over {}",
+                        Route::of(config)
+                    );
                     return store;
                 }
                 Err(error) => {
-                    tracing::warn!(
-                        client,
-                        %error,
-                        retry_in_s = delay.as_secs(),
-                        "waiting for the database of client {client}"
-                    );
+                    health.unreachable(&error);
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(30));
                 }

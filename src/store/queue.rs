@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::backlog::Backlog;
 use super::writes::is_transient;
 use super::{Store, Write};
+use crate::metrics::{self, DatabaseError};
 
 enum Job {
     Write(Write),
@@ -21,6 +23,7 @@ enum Job {
 #[derive(Debug, Clone)]
 pub struct WriteQueue {
     jobs: mpsc::UnboundedSender<Job>,
+    backlog: Backlog,
 }
 
 impl std::fmt::Debug for Job {
@@ -38,26 +41,39 @@ impl std::fmt::Debug for Job {
 pub struct WriteQueueWorker {
     jobs: mpsc::UnboundedReceiver<Job>,
     client: String,
+    backlog: Backlog,
 }
 
 impl WriteQueue {
     /// A queue and its (not yet running) worker.
     pub fn new(client: &str) -> (WriteQueue, WriteQueueWorker) {
         let (tx, rx) = mpsc::unbounded_channel();
+        let backlog = Backlog::new(client);
         (
-            WriteQueue { jobs: tx },
+            WriteQueue {
+                jobs: tx,
+                backlog: backlog.clone(),
+            },
             WriteQueueWorker {
                 jobs: rx,
                 client: client.to_string(),
+                backlog,
             },
         )
     }
 
     /// Queues a write; never waits.
     pub fn push(&self, write: Write) {
+        self.backlog.pushed();
         if self.jobs.send(Job::Write(write)).is_err() {
+            self.backlog.unpushed();
             tracing::error!("write queue is closed; a database write was lost");
         }
+    }
+
+    /// What waits in the queue (depth, age of the oldest write).
+    pub fn backlog(&self) -> &Backlog {
+        &self.backlog
     }
 
     /// Waits until everything queued so far is written, at most `timeout`. Returns
@@ -76,7 +92,10 @@ impl WriteQueueWorker {
     pub async fn run(mut self, store: Store) {
         while let Some(job) = self.jobs.recv().await {
             match job {
-                Job::Write(write) => self.apply_with_retry(&store, &write).await,
+                Job::Write(write) => {
+                    self.apply_with_retry(&store, &write).await;
+                    self.backlog.done();
+                }
                 Job::Flush(done) => {
                     let _ = done.send(());
                 }
@@ -90,11 +109,13 @@ impl WriteQueueWorker {
             match write.apply(store).await {
                 Ok(()) => return,
                 Err(error) if is_transient(&error) => {
+                    metrics::database_error(&self.client, DatabaseError::WriteRetried);
                     tracing::warn!(client = self.client, %error, retry_in_ms = delay.as_millis() as u64, "database write failed, retrying: {}", write.describe());
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
                 Err(error) => {
+                    metrics::database_error(&self.client, DatabaseError::WriteDropped);
                     tracing::error!(client = self.client, %error, "database refused a write, dropped: {}", write.describe());
                     return;
                 }

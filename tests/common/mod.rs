@@ -14,6 +14,8 @@
 //!   PHP does (`Connection: close`, JSON content type, Basic auth).
 //! * `polling`: [`Polling`], an Engine.IO 4 polling client joined to a namespace.
 //! * `files`: [`TempDir`], unique names, JSON and log files.
+//! * `mariadbd`: [`ThrowawayMariadb`], a MariaDB server of the test's own, which the test
+//!   may stop and start again.
 //! * `tools` and `users`: the real tools a test needs (fail, never skip, when missing)
 //!   and [`ScratchUser`], a throwaway system user.
 //! * [`systemd`]: the `NOTIFY_SOCKET` receiver and `systemd-socket-activate` helpers.
@@ -31,6 +33,7 @@ mod configs;
 mod db;
 mod files;
 mod http;
+mod mariadbd;
 mod polling;
 mod process;
 mod server;
@@ -48,6 +51,7 @@ pub use http::{
     Headers, HttpResponse, basic_auth, expect_http_200, get, http_at, http_get, http_request,
     ilias_request, nothing_listens, v4, v6, wait_http_200,
 };
+pub use mariadbd::ThrowawayMariadb;
 pub use polling::Polling;
 pub use process::{Daemon, SYSTEMD_ENV, binary, eventually, free_port};
 pub use server::TestServer;

@@ -91,6 +91,7 @@ fn server(address: &str) -> ServerConfig {
         error_log: None,
         log_level: LogLevel::Info,
         deletion: None,
+        metrics: None,
     }
 }
 

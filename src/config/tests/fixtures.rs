@@ -29,6 +29,7 @@ fn server_cfg() {
                 value: 3,
                 time: TimeOfDay { hour: 3, minute: 0 },
             }),
+            metrics: None,
         }
     );
     assert_eq!(
@@ -60,6 +61,7 @@ fn server_cfg_log_zero() {
             error_log: None,
             log_level: LogLevel::Info,
             deletion: None,
+            metrics: None,
         }
     );
     assert_eq!(
@@ -102,6 +104,7 @@ fn server_cfg_https() {
                     minute: 15
                 },
             }),
+            metrics: None,
         }
     );
     assert_eq!(

@@ -1,0 +1,66 @@
+//! The JSON of `/backend/Status/<name>`: what an ILIAS administrator or a monitoring
+//! system needs to tell whether one client's chat works.
+
+use serde::{Deserialize, Serialize};
+
+/// The status of one client, as the route answers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientStatus {
+    /// 200 when healthy, 503 when not (the HTTP status is the same).
+    pub status: u16,
+    pub healthy: bool,
+    /// What is wrong, one sentence each; empty when healthy.
+    pub problems: Vec<String>,
+    pub client: String,
+    /// Version of the running ilias-chat.
+    pub version: String,
+    pub uptime_seconds: u64,
+    pub database: DatabaseStatus,
+    pub ilias: IliasStatus,
+    pub write_queue: QueueStatus,
+    /// Connected sockets per namespace.
+    pub sockets: PerFeature,
+    /// Distinct logged-in users per namespace.
+    pub users: PerFeature,
+}
+
+/// The client's database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseStatus {
+    /// Whether the last contact (at most a few seconds ago) worked.
+    pub reachable: bool,
+    /// `connected`, `unreachable` or `connecting` (not tried yet).
+    pub state: String,
+    /// How long it has been in that state.
+    pub state_seconds: u64,
+    /// The last error while unreachable.
+    pub error: Option<String>,
+    /// The database without password, e.g. `mysql://ilias@localhost:3306/ilias`.
+    pub target: String,
+    /// How it is reached, e.g. `unix socket /run/mysqld/mysqld.sock` or `TCP db:3306`.
+    pub route: String,
+}
+
+/// The ILIAS release line the client is served as.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IliasStatus {
+    /// `8`, `9` or `10`.
+    pub generation: String,
+    /// `configured` (`ilias_version` in client.cfg), `detected` (from the database
+    /// schema) or `assumed` (the database has not answered yet).
+    pub source: String,
+}
+
+/// The ordered write queue of the client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueStatus {
+    pub depth: usize,
+    pub oldest_seconds: f64,
+}
+
+/// One number per namespace: chat rooms and on-screen chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PerFeature {
+    pub room: usize,
+    pub im: usize,
+}
