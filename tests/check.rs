@@ -165,7 +165,8 @@ async fn connect_checks_the_database_and_its_chat_tables() {
         Some(
             format!(
                 "client onscreen ({}): database mysql://{}@{}:{}/{} reachable over TCP {}:{}, \
-                 ILIAS 9 (detected), chat tables complete",
+                 ILIAS 9 (detected: chat tables (chatroom_smilies present; no settings \
+                 ilias_version)), chat tables complete",
                 client.display(),
                 db.user,
                 db.host,
