@@ -201,7 +201,8 @@ async fn localhost_connects_over_the_standard_socket_with_socket_authentication(
         Some(
             format!(
                 "client onscreen ({}): database mysql://{}@localhost:3306/chat reachable over \
-                 unix socket {STANDARD_SOCKET}, ILIAS 9 (detected), chat tables complete",
+                 unix socket {STANDARD_SOCKET}, ILIAS 9 (detected: chat tables \
+                 (chatroom_smilies present; no settings ilias_version)), chat tables complete",
                 configs[1], user.name
             )
             .as_str()
