@@ -17,5 +17,6 @@ pub mod im;
 pub mod jobs;
 pub mod room;
 pub mod server;
+pub mod snapshot;
 pub mod socket;
 pub mod store;

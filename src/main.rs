@@ -109,6 +109,8 @@ fn start(cli: Cli) -> Result<(), StartupError> {
 
     let logging =
         Logging::init(&server_cfg).map_err(StartupError::with(ExitStatus::CannotOpenLog))?;
+    // Asked before the sockets are taken (that clears systemd's variables).
+    let sockets_outlive_us = listen::passed_by_systemd();
     let listeners = listen::take_listeners(&server_cfg)
         .map_err(StartupError::with(ExitStatus::CannotListen))?;
     let tls = match &server_cfg.protocol {
@@ -173,6 +175,7 @@ fn start(cli: Cli) -> Result<(), StartupError> {
                     tls,
                     stop: stop_rx,
                     reloads: Some((reload_rx, reloader)),
+                    sockets_outlive_us,
                 })
                 .await
         })

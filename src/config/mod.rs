@@ -120,6 +120,9 @@ pub struct ServerConfig {
     pub error_log: Option<PathBuf>,
     pub log_level: LogLevel,
     pub deletion: Option<DeletionPolicy>,
+    /// `reconnect_window` extension key: how long after the grace period a browser may
+    /// come back into its rooms without PHP (and how old a restart snapshot may be).
+    pub reconnect_window: std::time::Duration,
 }
 
 /// ILIAS release line a client runs; decides route shapes, escaping and payload extras.

@@ -66,6 +66,7 @@ pub fn run(state_dir: Option<PathBuf>, listen_on: SocketAddr) -> anyhow::Result<
                 tls: None,
                 stop: stop_rx,
                 reloads: None,
+                sockets_outlive_us: false,
             })
             .await?;
         Ok(())

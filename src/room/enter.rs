@@ -13,8 +13,8 @@ use super::backend::{Chat, Reply, RoomRequest, answer, failure, parse_id};
 use super::events::Login;
 use super::model::{EnterError, RoomKey};
 use super::payload::{ActionHead, EnterAction, Notice, SubscriberRef, Userlist};
-use super::persist::{ensure_room, persist_notice};
-use super::{RoomChat, emit};
+use super::persist::{ensure_room, persist_notice, restore_presence};
+use super::{RoomChat, emit, grace};
 use crate::socket::Refused;
 
 /// `Connect/<name>/<roomId>/<userId>`: PHP announces a user about to open a room.
@@ -51,6 +51,7 @@ pub(super) async fn register(Extension(chat): Chat, request: RoomRequest) -> Rep
 /// `login`: the socket speaks for a user PHP announced.
 pub(super) fn login(chat: &RoomChat, socket: &SocketRef, login: Login) -> Result<(), Refused> {
     chat.cancel_grace_timer(login.user);
+    grace::readmit(chat, login.user);
     let known = chat
         .rooms()
         .login(
@@ -101,6 +102,9 @@ pub(super) async fn enter_room(
     emit::to_sockets(chat, &[socket.id], "private_room_entered", &enter);
     let userlist = Userlist::new(scope, &members, generation);
     emit::to_room(chat, key, "userlist", &userlist).await;
+    if entered.rejoined {
+        restore_presence(chat, key, &entered.subscriber);
+    }
     if entered.already_joined {
         return Ok(());
     }

@@ -14,6 +14,7 @@ use tokio::task::AbortHandle;
 
 mod clients;
 mod reload;
+mod resume;
 
 pub use clients::{ServedClient, ServedClients};
 pub use reload::Reloader;
@@ -49,6 +50,11 @@ pub struct Running {
     pub stop: watch::Receiver<bool>,
     /// One message per SIGHUP, and what to reload then.
     pub reloads: Option<(mpsc::UnboundedReceiver<()>, Reloader)>,
+    /// The listening sockets outlive this process (systemd passed them: socket
+    /// activation), so browsers reconnect to the next one. A stop is then a pause:
+    /// no `shutdown` to browsers, sessions stay open, the restart snapshot is saved.
+    /// Otherwise a stop is for good, as in the original.
+    pub sockets_outlive_us: bool,
 }
 
 /// A configured server, ready to serve.
@@ -89,6 +95,7 @@ impl Server {
         if let Some(extra) = extra {
             routes = routes.merge(extra(registry.clone()));
         }
+        room::set_reconnect_window(server.reconnect_window);
         let server = Server {
             config: server.clone(),
             state,
@@ -210,11 +217,15 @@ impl Server {
             tls,
             mut stop,
             reloads,
+            sockets_outlive_us,
         } = running;
         let listeners = listeners
             .into_iter()
             .map(tokio::net::TcpListener::from_std)
             .collect::<Result<Vec<_>, _>>()?;
+        // Before the database connectors: their start-up clean-up keeps the sessions
+        // of the users the snapshot brings back.
+        self.resume_from_snapshot();
         for client in self.clients.all() {
             self.start_connector(client);
         }
@@ -254,14 +265,24 @@ impl Server {
 
         notify::stopping();
         serving.stop_accepting().await;
-        for namespace in self.namespaces() {
-            say_shutdown(&self.io, &namespace).await;
+        if sockets_outlive_us {
+            // Browsers lose the connection without a word and reconnect by themselves
+            // to the next process, which resumes from the snapshot.
+            self.save_snapshot();
+        } else {
+            for namespace in self.namespaces() {
+                say_shutdown(&self.io, &namespace).await;
+            }
+            wait_for_sockets_to_close(&self.io, &self.namespaces(), SHUTDOWN_NOTICE_WAIT).await;
         }
-        wait_for_sockets_to_close(&self.io, &self.namespaces(), SHUTDOWN_NOTICE_WAIT).await;
         self.io.close().await;
         serving.drain(DRAIN_TIMEOUT).await;
         for served in self.clients.all() {
-            room::stop(&served.rooms, DRAIN_TIMEOUT).await;
+            if sockets_outlive_us {
+                room::pause(&served.rooms, DRAIN_TIMEOUT).await;
+            } else {
+                room::stop(&served.rooms, DRAIN_TIMEOUT).await;
+            }
         }
         Ok(())
     }

@@ -77,6 +77,7 @@ fn server(address: &str) -> ServerConfig {
         error_log: None,
         log_level: LogLevel::Info,
         deletion: None,
+        reconnect_window: std::time::Duration::from_secs(1800),
     }
 }
 

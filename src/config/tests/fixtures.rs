@@ -29,6 +29,7 @@ fn server_cfg() {
                 value: 3,
                 time: TimeOfDay { hour: 3, minute: 0 },
             }),
+            reconnect_window: std::time::Duration::from_secs(1800),
         }
     );
     assert_eq!(
@@ -60,6 +61,7 @@ fn server_cfg_log_zero() {
             error_log: None,
             log_level: LogLevel::Info,
             deletion: None,
+            reconnect_window: std::time::Duration::from_secs(1800),
         }
     );
     assert_eq!(
@@ -102,6 +104,7 @@ fn server_cfg_https() {
                     minute: 15
                 },
             }),
+            reconnect_window: std::time::Duration::from_secs(1800),
         }
     );
     assert_eq!(
