@@ -54,6 +54,7 @@ let cleanupMissing = false;
  * opts: generation (8|9|10), rooms (chatroom_settings ids), prooms (ILIAS 8:
  * [{id, parent, title, owner, closed}]), chatroomUsers ([{room, user, userdata, connected}]
  * inserted before start), graceMs (ILIAS_CHAT_DISCONNECT_GRACE_MS), env, clientOverrides,
+ * serverOverrides (server.cfg keys),
  * sentinel (default true), timeout (ms).
  */
 export function roomTest(name, opts, fn) {
@@ -92,6 +93,7 @@ export class RoomContext extends RecorderContext {
       graceMs = 300,
       env = {},
       clientOverrides = {},
+      serverOverrides = {},
       sentinel = true,
     } = this.startOpts;
     for (const id of rooms) await this.insertRoom(id);
@@ -105,7 +107,7 @@ export class RoomContext extends RecorderContext {
     if (sentinel) users.push({ room: SENTINEL_ROOM, user: SENTINEL_USER });
     for (const u of users) await this.insertChatroomUser(u);
     this.server = await startServer(
-      serverCfg(await freePort()),
+      serverCfg(await freePort(), serverOverrides),
       [clientCfg(NAME, KEY, SECRET, this.db, clientOverrides)],
       { env: { ILIAS_CHAT_DISCONNECT_GRACE_MS: String(graceMs), ...env }, dirPrefix: 'ilias-chat-room-' },
     );
