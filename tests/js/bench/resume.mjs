@@ -79,6 +79,9 @@ async function restart() {
     const status = await keeper.terminate(pid);
     const stopMs = performance.now() - t0;
     const speakers = pages.filter((_, i) => i % 10 === 0);
+    // Typed once the page noticed the server is away (socket.io-client buffers it); a
+    // message written into the dying connection a moment before is lost by any server.
+    await waitUntil(() => speakers.every((p) => p.disconnects >= 1), { timeoutMs: 10000, what: 'speakers disconnected' });
     for (const p of speakers) p.say(`during restart from ${p.user.name}`);
     const t1 = performance.now();
     await keeper.launch();
