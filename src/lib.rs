@@ -21,5 +21,6 @@ pub mod jobs;
 pub mod metrics;
 pub mod room;
 pub mod server;
+pub mod snapshot;
 pub mod socket;
 pub mod store;

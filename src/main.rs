@@ -131,6 +131,8 @@ fn start(cli: Cli) -> Result<(), StartupError> {
 
     let logging =
         Logging::init(&server_cfg).map_err(StartupError::with(ExitStatus::CannotOpenLog))?;
+    // Asked before the sockets are taken (that clears systemd's variables).
+    let sockets_outlive_us = listen::passed_by_systemd();
     let Listeners {
         chat: listeners,
         metrics,
@@ -206,6 +208,7 @@ fn start(cli: Cli) -> Result<(), StartupError> {
                     stop: stop_rx,
                     reloads: Some((reload_rx, reloader)),
                     metrics,
+                    sockets_outlive_us,
                 })
                 .await
         })

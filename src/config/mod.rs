@@ -122,6 +122,9 @@ pub struct ServerConfig {
     pub error_log: Option<PathBuf>,
     pub log_level: LogLevel,
     pub deletion: Option<DeletionPolicy>,
+    /// `reconnect_window` extension key: how long after the grace period a browser may
+    /// come back into its rooms without PHP (and how old a restart snapshot may be).
+    pub reconnect_window: std::time::Duration,
     /// `metrics` extension key: where the Prometheus metrics are served; `None` (the
     /// default) serves none.
     pub metrics: Option<MetricsListen>,

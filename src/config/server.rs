@@ -25,6 +25,9 @@ const DELETION_VALUE: &str = "a positive whole number";
 const DELETION_TIME: &str = "HH:MM between 00:00 and 23:59";
 const METRICS: &str =
     "an object {\"address\": \"127.0.0.1\", \"port\": 9464}, true, or false (no metrics)";
+const RECONNECT_WINDOW: &str = "seconds, 0 to 604800 (0 turns re-entry after the grace period off)";
+/// ILIAS's default session lifetime (`[session] expire` in client.ini.php).
+const DEFAULT_RECONNECT_WINDOW_S: u64 = 1800;
 /// Appended to "missing" messages of the keys that only matter when purging is on.
 const WHEN_PURGING: &str = " (required when deletion_mode is 1)";
 
@@ -43,7 +46,20 @@ pub(super) fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
         log_level: log_level(&root.field("log_level"))?,
         deletion: deletion(&root)?,
         metrics: metrics(&root.field("metrics"))?,
+        reconnect_window: reconnect_window(&root.field("reconnect_window"))?,
     })
+}
+
+/// `reconnect_window` (an extension of ilias-chat), in seconds.
+fn reconnect_window(field: &Field) -> Result<std::time::Duration, ConfigError> {
+    match field.integer_in(0, 604_800) {
+        Ok(Some(seconds)) => Ok(std::time::Duration::from_secs(
+            u64::try_from(seconds)
+                .map_err(|_| field.invalid("is out of range", RECONNECT_WINDOW))?,
+        )),
+        Ok(None) => Ok(std::time::Duration::from_secs(DEFAULT_RECONNECT_WINDOW_S)),
+        Err(_) => Err(field.invalid("is not valid", RECONNECT_WINDOW)),
+    }
 }
 
 /// `address` is kept as written (trimmed); resolving host names is the listener's job.

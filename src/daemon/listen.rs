@@ -91,6 +91,20 @@ fn take_chat_listeners(
     Ok(listeners)
 }
 
+/// Whether systemd (or another socket activator) passed listening sockets to this
+/// process (`LISTEN_FDS`, for this `LISTEN_PID`): they then outlive the process, and
+/// connections made while it restarts wait in their backlog.
+pub fn passed_by_systemd() -> bool {
+    let count = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .is_none_or(|pid| pid.trim() == std::process::id().to_string());
+    count > 0 && for_us
+}
+
 /// The sockets systemd passed: the chat's, and the one named `metrics`.
 fn inherited_listeners() -> Result<(Vec<TcpListener>, Option<TcpListener>), ListenError> {
     // Read before listenfd looks at the environment.

@@ -67,6 +67,7 @@ pub fn run(state_dir: Option<PathBuf>, listen_on: SocketAddr) -> anyhow::Result<
                 stop: stop_rx,
                 reloads: None,
                 metrics: None,
+                sockets_outlive_us: false,
             })
             .await?;
         Ok(())

@@ -14,6 +14,9 @@ use crate::socket::args::{ArgError, id_value};
 pub use crate::ids::UserId;
 pub use crate::store::osc::StoredMessage;
 
+mod saved;
+pub use saved::{SavedIm, SavedParticipant};
+
 /// `osc_conversation.participants` is a `varchar(4000)`: a participant list whose JSON
 /// is longer cannot be stored, so it is refused before anything changes.
 pub const MAX_PARTICIPANTS_JSON_CHARS: usize = 4000;

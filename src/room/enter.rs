@@ -13,8 +13,8 @@ use super::backend::{Chat, Reply, RoomRequest, answer, failure, parse_id};
 use super::events::Login;
 use super::model::{EnterError, RoomKey};
 use super::payload::{ActionHead, EnterAction, Notice, SubscriberRef, Userlist};
-use super::persist::{ensure_room, persist_notice};
-use super::{RoomChat, emit};
+use super::persist::{ensure_room, persist_notice, restore_presence};
+use super::{RoomChat, emit, grace};
 use crate::identity::check_login;
 use crate::metrics::{self, Feature};
 use crate::socket::Refused;
@@ -54,6 +54,7 @@ pub(super) async fn register(Extension(chat): Chat, request: RoomRequest) -> Rep
 pub(super) fn login(chat: &RoomChat, socket: &SocketRef, login: Login) -> Result<(), Refused> {
     check_login(socket, login.user).map_err(Refused::because)?;
     chat.cancel_grace_timer(login.user);
+    grace::readmit(chat, login.user);
     let known = chat
         .rooms()
         .login(
@@ -105,6 +106,9 @@ pub(super) async fn enter_room(
     emit::to_sockets(chat, &[socket.id], "private_room_entered", &enter);
     let userlist = Userlist::new(scope, &members, generation);
     emit::to_room(chat, key, "userlist", &userlist).await;
+    if entered.rejoined {
+        restore_presence(chat, key, &entered.subscriber);
+    }
     if entered.already_joined {
         return Ok(());
     }

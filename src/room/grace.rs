@@ -1,8 +1,11 @@
 //! The grace period after a user's last chat-room socket closed: a page reload or a
 //! short network drop must not look like leaving the chat. Only when the period ends
 //! without the user coming back (Connect, login or enterRoom cancel it) does the user
-//! leave every room.
+//! leave every room. Within the reconnect window after that, a browser that comes back
+//! (a closed laptop lid, a train tunnel) is let into its rooms again without PHP,
+//! unless the user was kicked or banned meanwhile.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -13,7 +16,7 @@ use super::model::RoomKey;
 use super::payload::Notice;
 use super::persist::persist_notice;
 use super::{RoomChat, emit};
-use crate::clock::now_s;
+use crate::clock::{now_ms, now_s};
 use crate::ids::UserId;
 use crate::store::Write;
 
@@ -31,6 +34,51 @@ pub fn grace_period() -> Duration {
             .map(Duration::from_millis)
             .unwrap_or(DEFAULT_GRACE)
     })
+}
+
+/// How long after the grace period a user may come back by reconnecting: ILIAS's
+/// default session lifetime (`[session] expire` in client.ini.php), after which the
+/// page could not have been used anyway.
+pub const DEFAULT_RECONNECT_WINDOW: Duration = Duration::from_secs(1800);
+
+static RECONNECT_WINDOW_MS: AtomicU64 = AtomicU64::new(1_800_000);
+
+/// Sets the reconnect window (server.cfg `reconnect_window`; 0 turns re-entry off).
+pub fn set_reconnect_window(window: Duration) {
+    let ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+    RECONNECT_WINDOW_MS.store(ms, Ordering::Relaxed);
+}
+
+/// The reconnect window in force.
+pub fn reconnect_window() -> Duration {
+    Duration::from_millis(RECONNECT_WINDOW_MS.load(Ordering::Relaxed))
+}
+
+fn window_ms() -> i64 {
+    i64::try_from(RECONNECT_WINDOW_MS.load(Ordering::Relaxed)).unwrap_or(i64::MAX)
+}
+
+/// A `login` of a user whose grace period ended: within the window they are
+/// registered again in the rooms they left, and their `enterRoom` then greets them as
+/// on any entry.
+pub(super) fn readmit(chat: &RoomChat, user: UserId) {
+    let rooms = chat.rooms().readmit(user, now_ms(), window_ms());
+    if !rooms.is_empty() {
+        tracing::info!(
+            client = chat.name(),
+            user,
+            rooms = rooms.len(),
+            "user came back after the grace period"
+        );
+    }
+}
+
+/// Users restored from the restart snapshot have no socket yet: their grace periods
+/// start now, as if their browsers had just lost the connection.
+pub(super) fn resume(chat: &Arc<RoomChat>, users: &[UserId]) {
+    for user in users {
+        start(chat, *user);
+    }
 }
 
 /// A closed socket; when it was the user's last one, the grace period starts.
@@ -56,7 +104,7 @@ fn start(chat: &Arc<RoomChat>, user: UserId) {
 /// The user has left: every room they were registered in hears it, and their
 /// `chatroom_users` rows become sessions.
 async fn expire(chat: &RoomChat, user: UserId) {
-    let Some(expired) = chat.rooms().expire(user) else {
+    let Some(expired) = chat.rooms().expire_at(user, now_ms(), window_ms()) else {
         return;
     };
     tracing::info!(

@@ -54,7 +54,15 @@ pub(super) async fn send(
     }
     match delivery.recipients {
         Recipients::Sockets(sockets) => emit::to_sockets(chat, &sockets, "message", &payload),
-        Recipients::Room => emit::to_room(chat, message.key, "message", &payload).await,
+        Recipients::Room => {
+            emit::to_room(chat, message.key, "message", &payload).await;
+            // A message the browser buffered while reconnecting is handled right after
+            // its login, before its `enterRoom`: the sender still sees it.
+            let room = message.key.socket_room();
+            if !socket.rooms().iter().any(|r| *r == room) {
+                emit::to_sockets(chat, &[socket.id], "message", &payload);
+            }
+        }
     }
     persist_stored(chat, message.key, stored, timestamp_s);
     Ok(())

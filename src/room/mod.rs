@@ -32,9 +32,9 @@ use tokio::task::AbortHandle;
 use crate::client::{Client, lock};
 use crate::ids::UserId;
 
-pub use grace::grace_period;
+pub use grace::{DEFAULT_RECONNECT_WINDOW, grace_period, reconnect_window, set_reconnect_window};
 pub use model::{RoomKey, RoomState};
-pub use persist::{start, stop};
+pub use persist::{pause, start, stop};
 
 /// The chat rooms of one ILIAS client: the client it belongs to and the state only
 /// rooms have.
@@ -45,6 +45,9 @@ pub struct RoomChat {
     state: Mutex<RoomState>,
     /// Pending "left the chat" timers, one per user whose last socket closed.
     grace_timers: Mutex<HashMap<UserId, AbortHandle>>,
+    /// Set when the state came from the restart snapshot: the `(room_id, user)` pairs
+    /// whose `chatroom_users` rows the start-up clean-up keeps.
+    kept_presence: Mutex<Option<Vec<(i64, UserId)>>>,
 }
 
 impl RoomChat {
@@ -54,7 +57,22 @@ impl RoomChat {
             client,
             state: Mutex::new(RoomState::default()),
             grace_timers: Mutex::new(HashMap::new()),
+            kept_presence: Mutex::new(None),
         }
+    }
+
+    /// Takes over the chat-room state of the restart snapshot (before any browser is
+    /// served): the start-up clean-up then keeps these users' `chatroom_users` rows,
+    /// and their grace periods start.
+    pub fn restore(self: &Arc<Self>, saved: model::SavedRooms) -> usize {
+        let (users, kept) = {
+            let mut rooms = self.rooms();
+            let users = rooms.restore(saved);
+            (users, rooms.registrations())
+        };
+        *lock(&self.kept_presence) = Some(kept);
+        grace::resume(self, &users);
+        users.len()
     }
 
     /// The instance name of the client.

@@ -8,6 +8,9 @@ use socketioxide::socket::Sid;
 
 pub use crate::ids::UserId;
 
+mod saved;
+pub use saved::{SavedDeparture, SavedRoom, SavedRooms, SavedSubscriber};
+
 /// A server room: an ILIAS chat room (`chatroom_settings.room_id`, the "scope") and,
 /// on ILIAS 8, a private room inside it (0 = the main room).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -121,6 +124,10 @@ pub struct Entered {
     pub room_title: String,
     /// False the first time: then the welcome/connect notices go out.
     pub already_joined: bool,
+    /// The user came back after their grace period ended (see [`RoomState::readmit`]):
+    /// the `chatroom_users` row PHP wrote at entry was moved to the sessions and must
+    /// be made again.
+    pub rejoined: bool,
 }
 
 /// One row of a user list: joined ∩ registered users.
@@ -196,6 +203,18 @@ pub struct Expired {
     pub emptied: Vec<RoomKey>,
 }
 
+/// A user whose grace period ended while registered in rooms: within the reconnect
+/// window their browser may come back into these rooms without PHP (a laptop lid
+/// closed, a train tunnel), unless they were kicked or banned meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Departed {
+    pub name: Option<String>,
+    pub profile_picture_visible: Option<bool>,
+    pub rooms: Vec<RoomKey>,
+    /// When the grace period ended (ms since the epoch).
+    pub left_at_ms: i64,
+}
+
 /// A room removed by `DeletePrivateRoom` (ILIAS 8).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deleted {
@@ -211,6 +230,11 @@ pub struct RoomState {
     rooms: BTreeMap<RoomKey, Room>,
     /// Which user each logged-in socket speaks for.
     sockets: HashMap<Sid, UserId>,
+    /// Users whose grace period ended, who may still come back (reconnect window).
+    departed: HashMap<UserId, Departed>,
+    /// Registrations given back by [`RoomState::readmit`] whose room was not entered
+    /// again yet.
+    rejoining: BTreeSet<(RoomKey, UserId)>,
 }
 
 impl RoomState {
@@ -320,10 +344,12 @@ impl RoomState {
         if !already_joined {
             room.joined.push(user);
         }
+        let rejoined = self.rejoining.remove(&(key, user));
         Ok(Entered {
             subscriber,
             room_title: room.title.clone(),
             already_joined,
+            rejoined,
         })
     }
 
@@ -419,6 +445,11 @@ impl RoomState {
     /// user was not registered there.
     pub fn kick(&mut self, key: RoomKey, user: UserId) -> Result<Option<Removed>, RegisterError> {
         let room = self.rooms.get_mut(&key).ok_or(RegisterError::UnknownRoom)?;
+        // A kicked user may not come back into the room by reconnecting.
+        self.rejoining.remove(&(key, user));
+        if let Some(departed) = self.departed.get_mut(&user) {
+            departed.rooms.retain(|k| *k != key);
+        }
         if !room.registered.remove(&user) {
             return Ok(None);
         }
@@ -438,6 +469,12 @@ impl RoomState {
     /// forgets the user, so none of their sockets can speak until PHP connects them
     /// again. `None` when the user is unknown.
     pub fn ban(&mut self, room_id: i64, user: UserId) -> Option<Banned> {
+        // A banned user may not come back into the chat room by reconnecting.
+        if let Some(departed) = self.departed.get_mut(&user) {
+            departed.rooms.retain(|k| k.room_id != room_id);
+        }
+        self.rejoining
+            .retain(|(key, id)| !(*id == user && key.room_id == room_id));
         let subscriber = self.subscribers.remove(&user)?;
         let mut rooms = Vec::new();
         for room in self.rooms.values_mut().filter(|r| r.key.room_id == room_id) {
@@ -523,11 +560,74 @@ impl RoomState {
             }
         }
         self.subscribers.remove(&user);
+        self.rejoining.retain(|(_, id)| *id != user);
         Some(Expired {
             username,
             rooms,
             emptied,
         })
+    }
+
+    /// [`RoomState::expire`], remembering where the user was registered so that they
+    /// may come back within `window_ms` ([`RoomState::readmit`]). Departures older than
+    /// the window are forgotten here.
+    pub fn expire_at(&mut self, user: UserId, now_ms: i64, window_ms: i64) -> Option<Expired> {
+        let (name, profile_picture_visible) = {
+            let subscriber = self.subscribers.get(&user)?;
+            (subscriber.name.clone(), subscriber.profile_picture_visible)
+        };
+        let expired = self.expire(user)?;
+        self.departed
+            .retain(|_, d| now_ms.saturating_sub(d.left_at_ms) <= window_ms);
+        // Rooms deleted meanwhile cannot be re-entered; nothing to remember without rooms.
+        if window_ms > 0 && !expired.rooms.is_empty() {
+            self.departed.insert(
+                user,
+                Departed {
+                    name,
+                    profile_picture_visible,
+                    rooms: expired.rooms.clone(),
+                    left_at_ms: now_ms,
+                },
+            );
+        }
+        Some(expired)
+    }
+
+    /// A departed user's browser logs in again within the window: the user is known
+    /// again and registered again in the rooms they left (those that still exist and
+    /// that they were not kicked or banned from). Returns those rooms; empty when the
+    /// user did not depart, or longer ago than `window_ms`.
+    pub fn readmit(&mut self, user: UserId, now_ms: i64, window_ms: i64) -> Vec<RoomKey> {
+        let Some(departed) = self.departed.remove(&user) else {
+            return Vec::new();
+        };
+        if now_ms.saturating_sub(departed.left_at_ms) > window_ms {
+            return Vec::new();
+        }
+        let subscriber = self
+            .subscribers
+            .entry(user)
+            .or_insert_with(|| Subscriber::new(user));
+        if subscriber.name.is_none() {
+            subscriber.name = departed.name;
+            subscriber.profile_picture_visible = departed.profile_picture_visible;
+        }
+        let mut readmitted = Vec::new();
+        for key in departed.rooms {
+            if let Some(room) = self.rooms.get_mut(&key)
+                && room.registered.insert(user)
+            {
+                self.rejoining.insert((key, user));
+                readmitted.push(key);
+            }
+        }
+        readmitted
+    }
+
+    /// Whether the user departed and may still come back (for logs and tests).
+    pub fn departed(&self, user: UserId) -> Option<&Departed> {
+        self.departed.get(&user)
     }
 
     /// The user list of a room: users that are registered and have joined, in order

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::RoomChat;
-use super::model::RoomKey;
+use super::model::{RoomKey, Subscriber};
 use super::payload::Stored;
 use crate::clock::now_s;
 use crate::config::Generation;
@@ -32,6 +32,19 @@ pub(super) fn persist_notice<T: Stored>(chat: &RoomChat, key: RoomKey, notice: &
     if chat.client.generation() < Generation::Ilias10 {
         persist(chat, key, notice);
     }
+}
+
+/// A user who came back after the grace period entered a room again: the
+/// `chatroom_users` row PHP wrote at their first entry (and the grace period moved to
+/// the sessions) is made again as PHP makes it, so ILIAS shows them as present.
+pub(super) fn restore_presence(chat: &RoomChat, key: RoomKey, subscriber: &Subscriber) {
+    let userdata = serde_json::json!({"login": subscriber.username(), "id": subscriber.id});
+    chat.client.write(Write::RestorePresence {
+        room_id: key.room_id,
+        user_id: subscriber.id,
+        userdata: userdata.to_string(),
+        now_s: now_s(),
+    });
 }
 
 /// How long a request for an unknown room waits for a database that is still
@@ -85,11 +98,17 @@ pub(super) async fn ensure_room(chat: &RoomChat, key: RoomKey) -> bool {
 
 /// Start-up once the database is connected: end the sessions a previous run left
 /// open (once per client), then load every chat room as a main room titled "Main".
+/// After a restart with a snapshot, the sessions of the users it kept stay open (their
+/// grace periods end them if they do not come back).
 pub async fn start(chat: &RoomChat) -> Result<usize, StoreError> {
     let Some(store) = chat.client.store() else {
         return Ok(0);
     };
-    end_all_sessions(chat);
+    let kept = crate::client::lock(&chat.kept_presence).take();
+    match kept {
+        None => end_all_sessions(chat),
+        Some(kept) => end_sessions_except(chat, store, &kept).await?,
+    }
     if !chat.client.writes().flush(Duration::from_secs(30)).await {
         tracing::warn!(
             client = chat.name(),
@@ -115,6 +134,48 @@ pub async fn stop(chat: &RoomChat, timeout: Duration) {
     }
     end_all_sessions(chat);
     if !chat.client.writes().flush(timeout).await {
+        tracing::error!(
+            client = chat.name(),
+            "database writes still pending at shutdown were lost"
+        );
+    }
+}
+
+/// Restart with a snapshot: the original's clean-up for every `chatroom_users` row but
+/// those of registrations the snapshot kept.
+async fn end_sessions_except(
+    chat: &RoomChat,
+    store: &Store,
+    kept: &[(i64, i64)],
+) -> Result<(), StoreError> {
+    let mut by_user: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    for (room_id, user_id) in chatroom::present_users(store).await? {
+        if kept.binary_search(&(room_id, user_id)).is_err() {
+            by_user.entry(user_id).or_default().push(room_id);
+        }
+    }
+    tracing::info!(
+        client = chat.name(),
+        kept = kept.len(),
+        ended = by_user.values().map(Vec::len).sum::<usize>(),
+        "start-up clean-up after a restart: presence of the snapshot's users kept"
+    );
+    for (user_id, room_ids) in by_user {
+        chat.client.write(Write::EndSessions {
+            user_id,
+            room_ids,
+            private_rooms: Vec::new(),
+            emptied_private_rooms: Vec::new(),
+            now_s: now_s(),
+        });
+    }
+    Ok(())
+}
+
+/// A stop that expects to come back (the listening socket outlives the process):
+/// every pending write, but the sessions stay open for the next process.
+pub async fn pause(chat: &RoomChat, timeout: Duration) {
+    if chat.client.store().is_some() && !chat.client.writes().flush(timeout).await {
         tracing::error!(
             client = chat.name(),
             "database writes still pending at shutdown were lost"

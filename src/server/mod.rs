@@ -14,6 +14,7 @@ use tokio::task::AbortHandle;
 
 mod clients;
 mod reload;
+mod resume;
 pub mod status;
 
 pub use clients::{ServedClient, ServedClients};
@@ -57,6 +58,11 @@ pub struct Running {
     pub reloads: Option<(mpsc::UnboundedReceiver<()>, Reloader)>,
     /// Where the Prometheus metrics are served, if anywhere.
     pub metrics: Option<std::net::TcpListener>,
+    /// The listening sockets outlive this process (systemd passed them: socket
+    /// activation), so browsers reconnect to the next one. A stop is then a pause:
+    /// no `shutdown` to browsers, sessions stay open, the restart snapshot is saved.
+    /// Otherwise a stop is for good, as in the original.
+    pub sockets_outlive_us: bool,
 }
 
 /// A configured server, ready to serve.
@@ -99,6 +105,7 @@ impl Server {
         if let Some(extra) = extra {
             routes = routes.merge(extra(registry.clone()));
         }
+        room::set_reconnect_window(server.reconnect_window);
         let server = Server {
             config: server.clone(),
             state,
@@ -232,6 +239,7 @@ impl Server {
             mut stop,
             reloads,
             metrics,
+            sockets_outlive_us,
         } = running;
         let _metrics = match metrics {
             Some(listener) => Some(self.serve_metrics(listener)?),
@@ -241,6 +249,9 @@ impl Server {
             .into_iter()
             .map(tokio::net::TcpListener::from_std)
             .collect::<Result<Vec<_>, _>>()?;
+        // Before the database connectors: their start-up clean-up keeps the sessions
+        // of the users the snapshot brings back.
+        self.resume_from_snapshot();
         for client in self.clients.all() {
             self.start_connector(client);
         }
@@ -280,14 +291,24 @@ impl Server {
 
         notify::stopping();
         serving.stop_accepting().await;
-        for namespace in self.namespaces() {
-            say_shutdown(&self.io, &namespace).await;
+        if sockets_outlive_us {
+            // Browsers lose the connection without a word and reconnect by themselves
+            // to the next process, which resumes from the snapshot.
+            self.save_snapshot();
+        } else {
+            for namespace in self.namespaces() {
+                say_shutdown(&self.io, &namespace).await;
+            }
+            wait_for_sockets_to_close(&self.io, &self.namespaces(), SHUTDOWN_NOTICE_WAIT).await;
         }
-        wait_for_sockets_to_close(&self.io, &self.namespaces(), SHUTDOWN_NOTICE_WAIT).await;
         self.io.close().await;
         serving.drain(DRAIN_TIMEOUT).await;
         for served in self.clients.all() {
-            room::stop(&served.rooms, DRAIN_TIMEOUT).await;
+            if sockets_outlive_us {
+                room::pause(&served.rooms, DRAIN_TIMEOUT).await;
+            } else {
+                room::stop(&served.rooms, DRAIN_TIMEOUT).await;
+            }
         }
         Ok(())
     }

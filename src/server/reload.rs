@@ -35,6 +35,7 @@ impl Server {
             }
         };
         self.warn_about_restart(&server);
+        crate::room::set_reconnect_window(server.reconnect_window);
         if let Some(logging) = &reloader.logging {
             logging.reload(server.log_level);
         }

@@ -4,7 +4,8 @@
 //! sends back to back could be handled — and broadcast, and stored — in the opposite
 //! order. Here the handlers registered with socketioxide only queue the event
 //! (synchronously, in arrival order); one task per socket then handles the queue one
-//! event at a time, ending with the disconnect.
+//! event at a time, ending with the disconnect. Events that arrive before the socket's
+//! `login` wait for it ([`LoginGate`]).
 
 use std::future::Future;
 
@@ -14,6 +15,11 @@ use socketioxide::handler::ConnectHandler;
 use tokio::sync::mpsc;
 
 use crate::socket::args::EventArgs;
+use crate::socket::gate::LoginGate;
+
+/// The event that logs a socket in, in both namespaces: what comes before it waits
+/// for it ([`LoginGate`]).
+const LOGIN: &str = "login";
 
 /// Events a single socket may have waiting; a browser that floods beyond this loses
 /// the excess (logged), the others are not affected.
@@ -57,14 +63,17 @@ where
     });
     let socket = socket.clone();
     tokio::spawn(async move {
-        while let Some(inbound) = rx.recv().await {
-            let last = matches!(inbound, Inbound::Disconnect);
-            if !last {
-                until_connected(&socket).await;
-            }
-            handle(socket.clone(), inbound).await;
-            if last {
-                break;
+        let mut gate = LoginGate::new(LOGIN);
+        'socket: while let Some(inbound) = rx.recv().await {
+            for inbound in gate.admit(inbound) {
+                let last = matches!(inbound, Inbound::Disconnect);
+                if !last {
+                    until_connected(&socket).await;
+                }
+                handle(socket.clone(), inbound).await;
+                if last {
+                    break 'socket;
+                }
             }
         }
     });

@@ -42,6 +42,49 @@ pub async fn room_ids(store: &Store) -> Result<Vec<i64>, StoreError> {
         .map_err(StoreError::query("loading chat rooms"))
 }
 
+/// `(room_id, user_id)` of every `chatroom_users` row (users ILIAS shows as present).
+pub async fn present_users(store: &Store) -> Result<Vec<(i64, i64)>, StoreError> {
+    sqlx::query_as::<_, (i64, i64)>("SELECT room_id, user_id FROM chatroom_users")
+        .fetch_all(store.pool())
+        .await
+        .map_err(StoreError::query("reading chat room users"))
+}
+
+/// Inserts the `chatroom_users` row of a user who is present again, unless PHP (or an
+/// earlier write) made one: PHP's `connectUser` does the same check.
+pub(super) async fn restore_presence(
+    conn: &mut AnyConnection,
+    room_id: i64,
+    user_id: i64,
+    userdata: &str,
+    now_s: i64,
+) -> Result<(), StoreError> {
+    let existing = sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM chatroom_users WHERE room_id = ? AND user_id = ?",
+    )
+    .bind(room_id)
+    .bind(user_id)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(StoreError::query("reading chat room users"))?;
+    if existing > 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO chatroom_users (room_id, user_id, userdata, connected) VALUES (?, ?, ?, ?)",
+    )
+    .bind(room_id)
+    .bind(user_id)
+    .bind(userdata)
+    .bind(now_s)
+    .execute(conn)
+    .await
+    .map_err(StoreError::query(
+        "restoring a user's presence in a chat room",
+    ))?;
+    Ok(())
+}
+
 pub(super) async fn insert_history(
     conn: &mut AnyConnection,
     room_id: i64,

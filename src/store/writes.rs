@@ -83,6 +83,15 @@ pub enum Write {
         emptied_private_rooms: Vec<i64>,
         now_s: i64,
     },
+    /// A user came back into a chat room after the grace period: their
+    /// `chatroom_users` row is inserted as PHP inserts it on entry, unless one exists.
+    RestorePresence {
+        room_id: i64,
+        user_id: i64,
+        /// `{"login": …, "id": …}` as PHP writes it.
+        userdata: String,
+        now_s: i64,
+    },
     /// Start-up and shutdown: every `chatroom_users` row becomes a session; on ILIAS 8
     /// every private-room session ends and every private room is closed.
     EndAllSessions { ilias8: bool, now_s: i64 },
@@ -138,6 +147,9 @@ impl Write {
         match self {
             Write::History { room_id, .. } => format!("history entry for room {room_id}"),
             Write::EndSessions { user_id, .. } => format!("end of the sessions of user {user_id}"),
+            Write::RestorePresence {
+                room_id, user_id, ..
+            } => format!("presence of user {user_id} in room {room_id}"),
             Write::EndAllSessions { .. } => "end of all sessions".to_string(),
             Write::ConversationInsert { id, .. } => format!("new conversation {id}"),
             Write::ConversationUpdate { id, .. } => format!("participants of conversation {id}"),
@@ -195,6 +207,12 @@ impl Write {
                 )
                 .await?;
             }
+            Write::RestorePresence {
+                room_id,
+                user_id,
+                userdata,
+                now_s,
+            } => chatroom::restore_presence(&mut tx, *room_id, *user_id, userdata, *now_s).await?,
             Write::EndAllSessions { ilias8, now_s } => {
                 if *ilias8 {
                     chatroom::close_private_rooms(&mut tx, *now_s).await?;

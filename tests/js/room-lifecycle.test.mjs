@@ -21,7 +21,9 @@ import {
 const sessions = (ctx, user) =>
   ctx.query('SELECT sess_id, room_id, user_id, userdata, connected, disconnected FROM chatroom_sessions WHERE user_id = ? ORDER BY sess_id', [user]);
 
-roomTest('disconnect: after the last socket closes and the grace period, the room is told and sessions are written', { generation: 9, rooms: [ROOM, 8], graceMs: 300 }, async (ctx) => {
+// reconnect_window 0: without re-entry after the grace period, as the original (see
+// reconnect.test.mjs for coming back within the window).
+roomTest('disconnect: after the last socket closes and the grace period, the room is told and sessions are written', { generation: 9, rooms: [ROOM, 8], graceMs: 300, serverOverrides: { reconnect_window: 0 } }, async (ctx) => {
   const alice = await ctx.join(ALICE);
   const bob = await ctx.join({ ...BOB, tabs: 2 });
   // What PHP's connectUser wrote when the pages were opened.

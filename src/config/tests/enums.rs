@@ -92,6 +92,7 @@ fn server(address: &str) -> ServerConfig {
         log_level: LogLevel::Info,
         deletion: None,
         metrics: None,
+        reconnect_window: std::time::Duration::from_secs(1800),
     }
 }
 

@@ -30,6 +30,7 @@ fn server_cfg() {
                 time: TimeOfDay { hour: 3, minute: 0 },
             }),
             metrics: None,
+            reconnect_window: std::time::Duration::from_secs(1800),
         }
     );
     assert_eq!(
@@ -62,6 +63,7 @@ fn server_cfg_log_zero() {
             log_level: LogLevel::Info,
             deletion: None,
             metrics: None,
+            reconnect_window: std::time::Duration::from_secs(1800),
         }
     );
     assert_eq!(
@@ -105,6 +107,7 @@ fn server_cfg_https() {
                 },
             }),
             metrics: None,
+            reconnect_window: std::time::Duration::from_secs(1800),
         }
     );
     assert_eq!(

@@ -604,6 +604,7 @@ fn unknown_keys_are_ignored() {
             log_level: LogLevel::Info,
             deletion: None,
             metrics: None,
+            reconnect_window: std::time::Duration::from_secs(1800),
         }
     );
 }

@@ -220,3 +220,125 @@ fn the_model_decides_who_receives_a_message() {
         Err(SpeakError::UnknownRoom)
     );
 }
+
+/// ann (5) in room 7, entered with one socket that then closed.
+fn ann_entered_and_gone() -> (RoomState, Sid) {
+    let mut state = state_with_room();
+    state.add_room(RoomKey::main(8), "Other", None);
+    let s = sid();
+    state.connect(5);
+    state.register(RoomKey::main(7), 5).ok();
+    state.register(RoomKey::main(8), 5).ok();
+    state.login(s, 5, "ann".into(), Some(true));
+    state.enter(s, RoomKey::main(7)).ok();
+    state.socket_closed(s);
+    (state, s)
+}
+
+const WINDOW: i64 = 60_000;
+
+#[test]
+fn a_departed_user_comes_back_into_her_rooms_within_the_window() {
+    let (mut state, _) = ann_entered_and_gone();
+    let expired = state.expire_at(5, 1_000, WINDOW).expect("expired");
+    assert_eq!(expired.rooms, vec![RoomKey::main(7), RoomKey::main(8)]);
+    assert!(state.subscriber(5).is_none());
+    assert_eq!(
+        state.readmit(5, 1_000 + WINDOW, WINDOW),
+        vec![RoomKey::main(7), RoomKey::main(8)]
+    );
+    // Known again, with her name, before the browser's login names her.
+    assert_eq!(state.subscriber(5).map(|s| s.username()), Some("ann"));
+    let s = sid();
+    assert!(state.login(s, 5, "ann".into(), None).is_some());
+    let entered = state.enter(s, RoomKey::main(7)).expect("registered again");
+    assert!(!entered.already_joined, "greeted as on any entry");
+    assert!(entered.rejoined, "her chatroom_users row is made again");
+    let again = state.enter(s, RoomKey::main(7)).expect("still registered");
+    assert!(!again.rejoined, "the row is made once");
+    // Readmission is used up.
+    assert!(state.readmit(5, 2_000, WINDOW).is_empty());
+}
+
+#[test]
+fn after_the_window_or_without_departure_nobody_is_readmitted() {
+    let (mut state, _) = ann_entered_and_gone();
+    state.expire_at(5, 1_000, WINDOW);
+    assert!(state.readmit(5, 1_001 + WINDOW, WINDOW).is_empty());
+    assert!(state.subscriber(5).is_none());
+    assert!(state.readmit(6, 1_000, WINDOW).is_empty());
+    // A window of 0 turns re-entry off.
+    let (mut state, _) = ann_entered_and_gone();
+    state.expire_at(5, 1_000, 0);
+    assert!(state.departed(5).is_none());
+}
+
+#[test]
+fn kicked_and_banned_users_do_not_come_back() {
+    let (mut state, _) = ann_entered_and_gone();
+    state.expire_at(5, 1_000, WINDOW);
+    // Kicked from room 8 after she left: only room 7 takes her back.
+    assert_eq!(state.kick(RoomKey::main(8), 5), Ok(None));
+    assert_eq!(state.readmit(5, 2_000, WINDOW), vec![RoomKey::main(7)]);
+
+    let (mut state, s) = ann_entered_and_gone();
+    // Kicked from room 7 while her browser was away (within the grace period).
+    let _ = s;
+    assert!(state.kick(RoomKey::main(7), 5).expect("room").is_some());
+    state.expire_at(5, 1_000, WINDOW);
+    assert_eq!(state.readmit(5, 2_000, WINDOW), vec![RoomKey::main(8)]);
+
+    let (mut state, _) = ann_entered_and_gone();
+    state.expire_at(5, 1_000, WINDOW);
+    assert!(state.ban(7, 5).is_none(), "offline users are banned too");
+    assert_eq!(state.readmit(5, 2_000, WINDOW), vec![RoomKey::main(8)]);
+}
+
+#[test]
+fn a_saved_state_comes_back_without_sockets() {
+    let (mut state, _) = ann_entered_and_gone();
+    let s = sid();
+    state.connect(6);
+    state.register(RoomKey::main(7), 6).ok();
+    state.login(s, 6, "bob".into(), None);
+    state.enter(s, RoomKey::main(7)).ok();
+    let saved = state.save();
+    let mut restored = RoomState::default();
+    let mut users = restored.restore(saved.clone());
+    users.sort_unstable();
+    assert_eq!(users, vec![5, 6]);
+    assert_eq!(restored.save(), saved, "nothing lost");
+    assert!(!restored.is_online(6));
+    let members: Vec<UserId> = restored
+        .members(RoomKey::main(7))
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(members, vec![5, 6], "still shown in the room");
+    // bob's new socket resumes: logged in and back in the room without a greeting.
+    let t = sid();
+    assert!(restored.login(t, 6, "bob".into(), None).is_some());
+    let entered = restored.enter(t, RoomKey::main(7)).expect("registered");
+    assert!(entered.already_joined);
+    assert_eq!(restored.registrations(), vec![(7, 5), (7, 6), (8, 5)]);
+}
+
+#[test]
+fn a_saved_state_that_contradicts_itself_is_cleaned() {
+    let saved = SavedRooms {
+        subscribers: vec![],
+        rooms: vec![SavedRoom {
+            room_id: 7,
+            sub_room: 0,
+            title: "Main".into(),
+            owner: None,
+            registered: vec![5],
+            joined: vec![5, 6],
+        }],
+        ..SavedRooms::default()
+    };
+    let mut state = RoomState::default();
+    assert!(state.restore(saved).is_empty());
+    assert!(state.members(RoomKey::main(7)).is_empty());
+    assert!(state.registrations().is_empty());
+}

@@ -1,0 +1,184 @@
+// A restart browsers do not notice: with the listening socket held outside the daemon
+// (as ilias-chat.socket does; here tests/js/socket-keeper.pl, listen-fd protocol), a
+// SIGTERM saves the restart snapshot instead of telling browsers `shutdown`, and the
+// next process on the same socket resumes them — rooms, presence, on-screen chat —
+// without PHP calling again. A snapshot that is too old, of a changed client, or
+// corrupt is logged and the original start-up clean-up runs.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+
+import { clientCfg, createTestDb, freePort, serverCfg, sleep, tempDir } from './harness.mjs';
+import { Keeper, OscPage, RoomPage, phpEntersRoom, waitHeartbeat, waitUntil } from './resume-helpers.mjs';
+
+const NAME = 'ilrestart';
+const AUTH = ['rk-restart', 'rs-restart'];
+const ROOMS = [7, 8];
+
+/** A database, config files and a keeper with the first daemon running. */
+async function setup({ reconnectWindow, graceMs = 8000 } = {}) {
+  const db = await createTestDb(9);
+  for (const id of ROOMS) {
+    await db.query("INSERT INTO chatroom_settings (room_id, object_id, room_type, enable_history) VALUES (?, ?, 'repository', 1)", [id, 1000 + id]);
+  }
+  const dir = tempDir('ilias-chat-restart-');
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const server = serverCfg(port, reconnectWindow === undefined ? {} : { reconnect_window: reconnectWindow });
+  fs.writeFileSync(path.join(dir, 'server.cfg'), JSON.stringify(server));
+  fs.mkdirSync(path.join(dir, 'clients'));
+  const writeClient = (overrides = {}) =>
+    fs.writeFileSync(path.join(dir, 'clients', `${NAME}.cfg`), JSON.stringify(clientCfg(NAME, AUTH[0], AUTH[1], db, overrides)));
+  writeClient();
+  const asRoot = process.getuid?.() === 0 ? ['--user', 'root'] : [];
+  const keeper = await Keeper.start(
+    port,
+    [...asRoot, '--state-dir', path.join(dir, 'state'), path.join(dir, 'server.cfg'), path.join(dir, 'clients')],
+    { env: { ILIAS_CHAT_DISCONNECT_GRACE_MS: String(graceMs) }, log: path.join(dir, 'daemon.log') },
+  );
+  const pid = await keeper.launch();
+  await waitHeartbeat(base, NAME);
+  // The start-up clean-up must be over before PHP's rows are made.
+  await waitUntil(() => /chat rooms loaded/.test(keeper.logText()), { what: 'rooms loaded' });
+  const snapshotFile = path.join(dir, 'state', 'snapshot', 'snapshot.json');
+  return { db, dir, port, base, keeper, pid, writeClient, snapshotFile, pages: [] };
+}
+
+async function teardown(ctx, failed) {
+  for (const p of ctx.pages) p.close();
+  await ctx.keeper.close();
+  if (failed) console.error(`----- daemon log (${ctx.dir}) -----\n${ctx.keeper.logText()}`);
+  else fs.rmSync(ctx.dir, { recursive: true, force: true });
+  await ctx.db.drop();
+}
+
+/** Runs `fn(ctx)` on a fresh setup; prints the daemon log when it fails. */
+function restartTest(name, opts, fn) {
+  test(name, { timeout: 90000 }, async () => {
+    const ctx = await setup(opts);
+    let failed = true;
+    try {
+      await fn(ctx);
+      failed = false;
+    } finally {
+      await teardown(ctx, failed);
+    }
+  });
+}
+
+/** `count` users per room, each with an entered page. */
+async function fillRooms(ctx, count, opts = {}, first = {}) {
+  const users = [];
+  for (const room of ROOMS) {
+    for (let i = 0; i < count; i++) {
+      const user = { id: room * 100 + i, name: `u${room}_${i}` };
+      await phpEntersRoom(ctx.db, ctx.base, NAME, AUTH, room, user);
+      const extra = users.length === 0 ? first : {};
+      const page = new RoomPage(ctx.base, NAME, user, room, { reconnectionDelay: 200, reconnectionDelayMax: 1000, ...opts, ...extra });
+      ctx.pages.push(page);
+      users.push(user);
+    }
+  }
+  await waitUntil(() => ctx.pages.every((p) => p.entered >= 1), { what: 'every page in its room' });
+  return users;
+}
+
+const presence = (ctx) => ctx.db.query('SELECT room_id, user_id FROM chatroom_users ORDER BY room_id, user_id');
+const sessions = (ctx) => ctx.db.query('SELECT room_id, user_id FROM chatroom_sessions ORDER BY room_id, user_id');
+
+restartTest('restart on the same socket: every browser resumes in its room, nobody is told shutdown, nothing is lost', {}, async (ctx) => {
+  // The first page comes back last (its message typed during the restart reaches the
+  // others once they are back in the room; a message handled before a receiver's
+  // enterRoom would miss that receiver).
+  await fillRooms(ctx, 5, {}, { reconnectionDelay: 2500, reconnectionDelayMax: 2500, randomizationFactor: 0 });
+  for (const id of [900, 901, 902, 903]) {
+    await ctx.db.query("REPLACE INTO usr_pref (usr_id, keyword, value) VALUES (?, 'chat_osc_accept_msg', 'y')", [id]);
+  }
+  // osc0 comes back last too, so osc1 is online again when osc0's buffered message arrives.
+  const late = { reconnectionDelay: 2500, reconnectionDelayMax: 2500, randomizationFactor: 0 };
+  const osc = [0, 1, 2, 3].map((i) => new OscPage(ctx.base, NAME, { id: 900 + i, name: `osc${i}` }, i === 0 ? late : { reconnectionDelay: 200, reconnectionDelayMax: 1000 }));
+  ctx.pages.push(...osc);
+  await waitUntil(() => osc.every((p) => p.logins >= 1), { what: 'every on-screen chat page logged in' });
+  osc[0].socket.emit('conversation', [{ id: 900, name: 'osc0' }, { id: 901, name: 'osc1' }]);
+  await waitUntil(() => osc[0].conversations.length >= 1, { what: 'conversation-init' });
+  const conversation = osc[0].conversations[0].id;
+  const before = await presence(ctx);
+  assert.equal(before.length, 10);
+
+  const status = await ctx.keeper.terminate(ctx.pid);
+  assert.equal(status, 0, 'the old process exits 0');
+  assert.ok(fs.existsSync(ctx.snapshotFile), 'the snapshot was saved');
+  assert.deepEqual(await presence(ctx), before, 'the stop kept every chatroom_users row');
+  assert.deepEqual(await sessions(ctx), [], 'no session was ended');
+  await waitUntil(() => ctx.pages.every((p) => p.disconnects >= 1), { what: 'every page noticed the stop' });
+
+  // Typed while the server is away: socket.io-client sends it after reconnecting.
+  const speaker = ctx.pages[0];
+  speaker.say('during the restart');
+  osc[0].socket.emit('message', conversation, 900, 'osc during the restart');
+
+  await ctx.keeper.launch();
+  await waitUntil(() => ctx.pages.slice(0, 10).every((p) => p.entered >= 2), { timeoutMs: 15000, what: 'every room page back in its room' });
+  await waitUntil(() => osc.every((p) => p.logins >= 2), { what: 'every on-screen chat page logged in again' });
+
+  for (const p of ctx.pages) assert.equal(p.shutdowns, 0, `${p.user.name} was not told shutdown`);
+  const room7 = ctx.pages.filter((p) => p.room === 7);
+  await waitUntil(() => room7.every((p) => p.texts().includes('during the restart')), { what: 'the message typed during the restart delivered' });
+  for (const p of room7.slice(0, 5)) {
+    assert.deepEqual(p.texts(), ['during the restart'], `${p.user.name}: delivered once`);
+    assert.equal(p.noticesOf('welcome_to_chat').length, 1, `${p.user.name}: not greeted again (nobody left)`);
+    assert.equal(p.noticesOf('disconnected').length, 0, `${p.user.name}: nobody was announced as gone`);
+  }
+  for (const p of ctx.pages.filter((p) => p.room === 8)) assert.deepEqual(p.texts(), [], `${p.user.name}: other room`);
+  await waitUntil(() => osc[1].messages.some((m) => m.message === 'osc during the restart'), { what: 'the on-screen chat message delivered' });
+
+  const stored = () => ctx.db.query(`SELECT message FROM chatroom_history WHERE message LIKE '%during the restart%'`);
+  await waitUntil(async () => (await stored()).length >= 1, { what: 'the message stored' });
+  await sleep(300);
+  assert.equal((await stored()).length, 1, 'stored once');
+  assert.deepEqual(await presence(ctx), before, 'presence rows kept');
+  assert.deepEqual(await sessions(ctx), [], 'still no session ended');
+  assert.ok(!fs.existsSync(ctx.snapshotFile), 'the snapshot is used once');
+  assert.match(ctx.keeper.logText(), /resumed from the restart snapshot/);
+});
+
+/** After the stop, `spoil(ctx)`; then the next start must run the original clean-up. */
+async function expectCleanStart(ctx, spoil, logLine) {
+  const pages = ctx.pages;
+  const before = await presence(ctx);
+  assert.equal(before.length, pages.length);
+  assert.equal(await ctx.keeper.terminate(ctx.pid), 0);
+  assert.ok(fs.existsSync(ctx.snapshotFile), 'the snapshot was saved');
+  await spoil(ctx);
+  await ctx.keeper.launch();
+  await waitUntil(
+    async () => (await sessions(ctx)).length === before.length && (await presence(ctx)).length === 0,
+    { what: 'chatroom_users moved to chatroom_sessions' },
+  );
+  assert.match(ctx.keeper.logText(), logLine);
+  // The browsers reconnect, but nobody announced them: their login is refused.
+  await waitUntil(() => pages.every((p) => p.connects >= 2), { what: 'every page reconnected' });
+  await sleep(500);
+  for (const p of pages) {
+    assert.equal(p.loggedIn, 1, `${p.user.name}: not logged in without PHP`);
+    assert.equal(p.shutdowns, 0);
+  }
+}
+
+restartTest('a snapshot older than the reconnect window is ignored: original start-up clean-up, logged', { reconnectWindow: 1 }, async (ctx) => {
+  await fillRooms(ctx, 1);
+  await expectCleanStart(ctx, () => sleep(2100), /restart snapshot ignored.*too old/);
+});
+
+restartTest('a client whose database or ILIAS version changed is started clean, logged', {}, async (ctx) => {
+  await fillRooms(ctx, 1);
+  await expectCleanStart(ctx, async () => ctx.writeClient({ ilias_version: 9 }), /client changed since the restart snapshot/);
+});
+
+restartTest('a corrupt snapshot is ignored, logged, and set aside; the server starts', {}, async (ctx) => {
+  await fillRooms(ctx, 1);
+  await expectCleanStart(ctx, async () => fs.writeFileSync(ctx.snapshotFile, '{"format": "ilias-chat restart snapshot", "version": 1, "saved_at_ms": '), /restart snapshot ignored.*corrupt/);
+  assert.ok(fs.existsSync(`${ctx.snapshotFile}.rejected`), 'kept aside for inspection');
+});
