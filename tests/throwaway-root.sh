@@ -214,8 +214,12 @@ run_inside() {
     done
     [ "${1:-}" = "--" ] && [ $# -ge 2 ] || die "usage: $0 [--bind DIR]... -- COMMAND [ARG]..."
     shift
-    local T rc=0
+    local rc=0
     T="$(mktemp -d "${TMPDIR:-/tmp}/ilias-chat-throwaway.XXXXXX")"
+    # The empty mount point is all this leaves on the machine; also when interrupted.
+    trap 'rmdir "$T" 2>/dev/null || true' EXIT
+    trap 'exit 143' TERM
+    trap 'exit 130' INT
     # --kill-child: if unshare is killed (timeout), PID 1 inside dies and takes the rest.
     unshare --mount --propagation private --pid --ipc --fork --kill-child -- \
         bash "$SELF" --stage2 "$T" "${binds[@]}" -- "$(pwd)" "$@" || rc=$?
