@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# The Debian package, end to end, on THIS machine (tests/run.sh calls it; run it alone
-# with `bash tests/package.sh`). It needs root and is meant for a throwaway Debian 12
-# such as CI's: it installs, upgrades, removes and purges the package here, and to
-# prove the package creates the service user it first purges any installed ilias-chat
-# and deletes an `onscreenchat` user left by an earlier run.
+# The Debian package, end to end (tests/run.sh calls it through tests/package-harness.sh;
+# run it alone with `bash tests/package.sh`, as root).
+#
+# Everything that changes the system happens in a throwaway root (tests/throwaway-root.sh:
+# an overlay of this machine, in its own mount and PID namespaces, discarded at the end):
+# installing missing tools (lintian, nginx, apache2, …; the downloaded .debs are kept in
+# ~/.cache/ilias-chat-tests/apt-archives), installing, upgrading, removing and purging the
+# package, creating the onscreenchat user. So that the test sees the package create the
+# user, it first purges any installed ilias-chat and deletes an onscreenchat user, inside
+# the throwaway root only. The machine keeps its packages, users and files; only
+# target/package-test/ of the checkout (the build) and the cache are written.
+# Where no throwaway root can be made (not root, no overlayfs, no CAP_SYS_ADMIN in a
+# container): with CI=true (a CI machine is itself thrown away) the test runs directly on
+# the machine; otherwise it is skipped with the reason, exit status 77 (never a pass).
 #
 #  1. build: copies the files git would commit (tracked, plus untracked ones that are not
 #     ignored; in CI that is exactly the commit) into target/package-test/ilias-chat, a
 #     tree without build outputs, and builds there with the documented command,
 #     `bash packaging/build-deb.sh`. ILIAS_CHAT_PACKAGE_TREE=HEAD takes the last commit
-#     (git archive) instead. Cargo's target directory target/package-test/cargo-target
-#     is kept between runs (only the crates are reused; the tree is copied anew).
+#     (git archive) instead. The copy rewrites only files whose content changed (and
+#     deletes what the last build left), so cargo's target directory
+#     target/package-test/cargo-target, kept between runs, recompiles only what changed.
 #  2. lintian on the .changes (so on the .deb, the -dbgsym .deb and the .buildinfo):
-#     no error and no warning.
+#     no error and no warning; shown with -I, and no hardening-* tag.
 #  3. a second package, version <version>+upgradetest1, from the same tree: only
 #     debian/changelog differs, so cargo has nothing to compile.
 #  4. apt-get install ./<first>.deb: the user, files, modes, owners and conffiles; the
@@ -39,11 +49,50 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORK="$REPO/target/package-test"
 TREE="$WORK/ilias-chat"
+CACHE="${ILIAS_CHAT_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ilias-chat-tests}"
 export CARGO_TARGET_DIR="$WORK/cargo-target"
 export DEBIAN_FRONTEND=noninteractive
 export PATH="$HOME/.cargo/bin:$PATH:/usr/sbin:/sbin"
 UPGRADE_SUFFIX="+upgradetest1"
 CLIENT_NAME="pkgtest"
+
+skip() {
+    printf 'package: SKIPPED, not run: %s\n' "$*"
+    exit 77
+}
+
+# ---------------------------------------------------------------------------
+# Where to run: in a throwaway root of our own (always made anew, also when this runs
+# inside another one, as in tests/package-harness.sh), or, only in CI, on this machine.
+if [ "${1:-}" = "--in-throwaway-root" ]; then
+    [ -e /run/ilias-chat-throwaway-root ] || {
+        echo "package test: --in-throwaway-root outside a throwaway root" >&2
+        exit 1
+    }
+    echo "# in a throwaway root: nothing done here outlives this test"
+    # Docker's Debian images delete every downloaded .deb after each apt run
+    # (docker-clean): here that would empty the cache bound at /var/cache/apt/archives.
+    rm -f /etc/apt/apt.conf.d/docker-clean
+else
+    [ "$(id -u)" -eq 0 ] || skip "needs root (it installs the package in a throwaway root)"
+    if why="$(bash "$REPO/tests/throwaway-root.sh" --probe 2>&1)"; then
+        mkdir -p "$WORK" "$CACHE/apt-archives/partial"
+        exec bash "$REPO/tests/throwaway-root.sh" --bind "$WORK" \
+            --bind "$CACHE/apt-archives:/var/cache/apt/archives" \
+            -- bash "$REPO/tests/package.sh" --in-throwaway-root
+    fi
+    if [ "${CI:-}" = true ]; then
+        echo "# no throwaway root here ($why); CI=true: running on this machine, which CI throws away"
+    else
+        state=""
+        if dpkg-query -W -f='${db:Status-Abbrev}' ilias-chat 2>/dev/null | grep -q '^[ih]'; then
+            state=" ilias-chat is installed here;"
+        fi
+        if getent passwd onscreenchat >/dev/null 2>&1; then state="$state user onscreenchat exists here;"; fi
+        skip "no throwaway root can be made here ($why);$state it would install, upgrade and" \
+            "purge ilias-chat, nginx and Apache on this machine (CI=true runs it anyway)"
+    fi
+fi
 
 PASSED=0
 FAILED=0
@@ -116,7 +165,6 @@ on_exit() {
 }
 trap on_exit EXIT
 
-[ "$(id -u)" -eq 0 ] || die "must run as root: it installs and purges the package on this machine"
 command -v apt-get >/dev/null 2>&1 || die "needs a Debian system (apt-get)"
 
 # ---------------------------------------------------------------------------
@@ -128,6 +176,7 @@ command -v lintian >/dev/null 2>&1 || need+=(lintian)
 command -v logrotate >/dev/null 2>&1 || need+=(logrotate)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v man >/dev/null 2>&1 || need+=(man-db)
+command -v rsync >/dev/null 2>&1 || need+=(rsync)
 command -v systemd-socket-activate >/dev/null 2>&1 || need+=(systemd)
 command -v nginx >/dev/null 2>&1 || need+=(nginx)
 command -v apache2 >/dev/null 2>&1 || need+=(apache2)
@@ -139,19 +188,24 @@ if [ "${#need[@]}" -gt 0 ]; then
         printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d
         policy=/usr/sbin/policy-rc.d
     fi
-    apt-get update -qq </dev/null
+    # The package lists this machine has first; `apt-get update` only when they fail.
     rc=0
-    apt-get install -y -qq --no-install-recommends "${need[@]}" </dev/null >/dev/null || rc=$?
+    apt-get install -y -qq --no-install-recommends "${need[@]}" </dev/null >"$LOG" 2>&1 || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        apt-get update -qq </dev/null
+        rc=0
+        apt-get install -y -qq --no-install-recommends "${need[@]}" </dev/null >"$LOG" 2>&1 || rc=$?
+    fi
     [ -z "$policy" ] || rm -f "$policy"
-    [ "$rc" -eq 0 ] || die "apt-get install ${need[*]} failed"
+    [ "$rc" -eq 0 ] || die "apt-get install ${need[*]} failed: $(tail -n 20 "$LOG")"
 fi
 
-# ---------------------------------------------------------------------------
 echo "# 1. build from a clean tree"
-rm -rf "$TREE" "$WORK"/ilias-chat*_*
-mkdir -p "$TREE"
+STAGE="$WORK/stage"
+rm -rf "$STAGE" "$WORK"/ilias-chat*_* "$TREE/target/debian"
+mkdir -p "$STAGE" "$TREE"
 if [ -n "${ILIAS_CHAT_PACKAGE_TREE:-}" ]; then
-    git -C "$REPO" archive --format=tar "$ILIAS_CHAT_PACKAGE_TREE" | tar -C "$TREE" -m -xf -
+    git -C "$REPO" archive --format=tar "$ILIAS_CHAT_PACKAGE_TREE" | tar -C "$STAGE" -xf -
     echo "# tree: git archive $ILIAS_CHAT_PACKAGE_TREE"
 else
     # Tracked and untracked-but-not-ignored files that exist (a deleted file is skipped).
@@ -159,10 +213,15 @@ else
         (cd "$REPO" && while IFS= read -r -d '' f; do
             if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
         done) |
-        tar -C "$REPO" --null -T - -cf - | tar -C "$TREE" -m -xf -
+        tar -C "$REPO" --null -T - -cf - | tar -C "$STAGE" -xf -
     echo "# tree: the working tree's tracked and unignored files"
 fi
-[ ! -e "$TREE/target" ] || die "the copied tree contains target/"
+[ ! -e "$STAGE/target" ] || die "the copied tree contains target/"
+# Into the build tree: by content (-c), without the times (a changed file gets a new one,
+# an unchanged file keeps the old one, so cargo's fingerprints stay right whatever the
+# copy's times are); --delete takes away what the last build left (debian/ilias-chat/, …).
+rsync -rlpc --delete --exclude=/target/ "$STAGE/" "$TREE/"
+rm -rf "$STAGE"
 
 VERSION="$(cd "$TREE" && dpkg-parsechangelog -S Version)"
 ARCH="$(dpkg-architecture -q DEB_HOST_ARCH)"
@@ -186,12 +245,18 @@ check_eq "Cargo.toml and debian/changelog agree on the version" \
 
 echo "# 2. lintian"
 start=$(date +%s)
-if lintian --fail-on error,warning --display-level '>=warning' "$CHANGES1" >"$LOG" 2>&1 &&
+if lintian -I --fail-on error,warning "$CHANGES1" >"$LOG" 2>&1 &&
     ! grep -E '^[EW]: ' "$LOG" >/dev/null; then
     ok "lintian: no error, no warning on the .changes and its .debs ($(($(date +%s) - start)) s)"
 else
     not_ok "lintian: no error, no warning on the .changes and its .debs" "$(cat "$LOG")"
 fi
+# Not even an info tag: the C code of the bundled crates is built with the hardening
+# flags (debian/rules); what lintian cannot know is explained in
+# debian/ilias-chat.lintian-overrides.
+check_eq "lintian -I: no info tag either" "" "$(grep -E '^[EWI]: ' "$LOG" || true)"
+check "the C parts are fortified: the binary calls __*_chk functions" \
+    sh -c "dpkg-deb --fsys-tarfile '$DEB1' | tar -xOf - ./usr/sbin/ilias-chat >'$WORK/bin' && objdump -T '$WORK/bin' | grep -q '__mem[a-z]*_chk'"
 grep -E '^[EWIN]: ' "$LOG" | sed 's/^/    # /' || true
 
 echo "# 3. the upgrade package"
@@ -219,14 +284,16 @@ fi
 # ---------------------------------------------------------------------------
 echo "# 4. install $VERSION"
 if [ -n "$(installed)" ] && [ "$(installed)" != "un" ]; then
-    echo "# purging the ilias-chat installed before this test"
+    echo "# purging the ilias-chat installed here before this test"
     apt-get purge -y -qq ilias-chat </dev/null >/dev/null
 fi
 if getent passwd onscreenchat >/dev/null; then
-    echo "# deleting the onscreenchat user left by an earlier run"
+    echo "# deleting the onscreenchat user found here"
     userdel onscreenchat
 fi
 if getent group onscreenchat >/dev/null; then groupdel onscreenchat; fi
+# What an earlier installation may have left (files of the admin's, not the package's).
+rm -rf /etc/ilias-chat /var/log/ilias-chat
 
 check "apt-get install ./ilias-chat_${VERSION}_${ARCH}.deb" \
     apt-get install -y -qq --no-install-recommends "$DEB1"

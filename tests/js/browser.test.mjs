@@ -1,6 +1,7 @@
 // `ilias-chat --demo` in a real browser: Debian's headless Chromium (driven by
 // playwright-core, no browser download) opens the demo page in two tabs with separate
-// browser contexts, enters as ann and bob, chats, and sees the server shut down.
+// browser contexts, enters as ann and bob, chats, and sees the server shut down; a third
+// tab at phone width must not scroll sideways. No request may fail (a favicon neither).
 //
 // Environment:
 //   ILIAS_CHAT_CHROMIUM     Chromium binary (default /usr/bin/chromium; .ci/run installs
@@ -69,20 +70,26 @@ async function waitTexts(page, selector, expected, { sort = false, what } = {}) 
   assert.deepEqual(got, want, what ?? `${selector} in ${page.url()}`);
 }
 
-/** Opens the page in a fresh context and enters the room as `name`. */
-async function openTab(browser, baseUrl, name) {
-  const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+/** How far the page is wider than the window (0: no sideways scrolling). */
+const overflowX = (page) =>
+  page.evaluate(() => Math.max(0, document.documentElement.scrollWidth - window.innerWidth));
+
+/**
+ * Opens the page in a fresh context and enters the room as `name`. Every failed request
+ * counts, /favicon.ico too (Chromium asks for it unless the page names an icon).
+ * `onLogin(page)` runs on the login screen.
+ */
+async function openTab(browser, baseUrl, name, { viewport = { width: 1000, height: 700 }, onLogin } = {}) {
+  const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT_MS);
   const tab = { name, context, page, pageErrors: [], consoleErrors: [], failedRequests: [] };
-  // The demo serves no /favicon.ico; Chromium asks for one on its own.
-  const favicon = (url) => new URL(url).pathname === '/favicon.ico';
   page.on('pageerror', (e) => tab.pageErrors.push(e.message));
   page.on('console', (m) => {
-    if (m.type() === 'error' && !favicon(m.location().url || 'http://x/')) tab.consoleErrors.push(m.text());
+    if (m.type() === 'error') tab.consoleErrors.push(`${m.text()} (${m.location().url})`);
   });
   page.on('response', (r) => {
-    if (r.status() >= 400 && !favicon(r.url())) tab.failedRequests.push(`${r.status()} ${r.url()}`);
+    if (r.status() >= 400) tab.failedRequests.push(`${r.status()} ${r.url()}`);
   });
   page.on('requestfailed', (r) => tab.failedRequests.push(`${r.failure()?.errorText} ${r.url()}`));
   const response = await page.goto(`${baseUrl}/demo/`, { waitUntil: 'load' });
@@ -90,6 +97,8 @@ async function openTab(browser, baseUrl, name) {
   assert.equal(await page.evaluate(() => typeof window.io), 'function', 'socket.io.js defines io()');
   await page.locator('#login').waitFor({ state: 'visible' });
   assert.equal(await page.locator('#chat').isVisible(), false, 'the chat is hidden before entering');
+  assert.equal(await page.locator('#dm').isVisible(), false, 'the direct messages are hidden before entering');
+  if (onLogin) await onLogin(page);
   await page.fill('#name', name);
   await page.click('#login-form button');
   await page.locator('#chat').waitFor({ state: 'visible' });
@@ -190,7 +199,27 @@ describe('ilias-chat --demo in headless Chromium', () => {
     assert.equal(title, ROOM_TITLE, 'the welcome notice names the room the page header names');
   });
 
-  test('SIGTERM: both tabs say the server is shutting down; exit 0', { timeout: 60000 }, async () => {
+  test('at phone width (360 px) nothing scrolls sideways, not even a long word', { timeout: 60000 }, async () => {
+    assert.ok(ctx.tabs.length > 0, 'runs after the chat test');
+    const viewport = { width: 360, height: 740 };
+    const cyd = await openTab(ctx.browser, ctx.demo.baseUrl, 'cyd', {
+      viewport,
+      onLogin: async (page) => assert.equal(await overflowX(page), 0, 'px too wide: the login screen'),
+    });
+    ctx.tabs.push(cyd);
+    await waitTexts(cyd.page, '#users li', ['ann', 'bob', 'cyd'], { sort: true, what: "cyd's user list" });
+    assert.equal(await cyd.page.locator('#dm').isVisible(), true, 'the direct messages show after entering');
+    assert.equal(await overflowX(cyd.page), 0, 'px too wide: the chat');
+    const long = `https://ilias.example.org/${'x'.repeat(150)}`;
+    await cyd.page.fill('#text', long);
+    await cyd.page.press('#text', 'Enter');
+    await cyd.page.locator('#messages p', { hasText: long }).waitFor({ state: 'attached' });
+    assert.equal(await overflowX(cyd.page), 0, 'px too wide: the chat with a long word');
+    assert.deepEqual(cyd.pageErrors, [], "JavaScript errors in cyd's tab");
+    assert.deepEqual(cyd.failedRequests, [], "failed requests in cyd's tab");
+  });
+
+  test('SIGTERM: every tab says the server is shutting down; exit 0', { timeout: 60000 }, async () => {
     assert.ok(ctx.tabs.length > 0, 'needs the tabs of the chat test');
     const { demo } = ctx;
     demo.signal('SIGTERM');
