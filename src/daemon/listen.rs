@@ -5,28 +5,23 @@ use std::net::{TcpListener, ToSocketAddrs};
 
 use crate::config::ServerConfig;
 
-/// Why no listening socket could be had.
+/// Why no listening socket could be had. The I/O error is part of the message, not a
+/// `source()`: printed with its cause chain (`{:#}`) it would appear twice.
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
-    #[error("socket {index} passed by systemd is not a TCP listening socket: {source}")]
-    Inherited {
-        index: usize,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot resolve {address}: {source}")]
+    #[error("socket {index} passed by systemd is not a TCP listening socket: {cause}")]
+    Inherited { index: usize, cause: std::io::Error },
+    #[error("cannot resolve {address}: {cause}")]
     Resolve {
         address: String,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{address}:{port} resolves to no address")]
     NoAddress { address: String, port: u16 },
-    #[error("cannot listen on {target}: {source}")]
+    #[error("cannot listen on {target}: {cause}")]
     Bind {
         target: String,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -56,9 +51,9 @@ pub fn take_listeners(server: &ServerConfig) -> Result<Listeners, ListenError> {
     if let Some(listener) = &metrics {
         listener
             .set_nonblocking(true)
-            .map_err(|source| ListenError::Bind {
+            .map_err(|cause| ListenError::Bind {
                 target: describe(listener),
-                source,
+                cause,
             })?;
     }
     Ok(Listeners {
@@ -83,9 +78,9 @@ fn take_chat_listeners(
     for listener in &listeners {
         listener
             .set_nonblocking(true)
-            .map_err(|source| ListenError::Bind {
+            .map_err(|cause| ListenError::Bind {
                 target: describe(listener),
-                source,
+                cause,
             })?;
     }
     Ok(listeners)
@@ -123,7 +118,7 @@ fn inherited_listeners() -> Result<(Vec<TcpListener>, Option<TcpListener>), List
             }
             Ok(Some(listener)) => listeners.push(listener),
             Ok(None) => {}
-            Err(source) => return Err(ListenError::Inherited { index, source }),
+            Err(cause) => return Err(ListenError::Inherited { index, cause }),
         }
     }
     Ok((listeners, metrics))
@@ -134,17 +129,17 @@ pub fn bind(address: &str, port: u16) -> Result<TcpListener, ListenError> {
     let mut addresses =
         (address, port)
             .to_socket_addrs()
-            .map_err(|source| ListenError::Resolve {
+            .map_err(|cause| ListenError::Resolve {
                 address: address.to_string(),
-                source,
+                cause,
             })?;
     let first = addresses.next().ok_or_else(|| ListenError::NoAddress {
         address: address.to_string(),
         port,
     })?;
-    TcpListener::bind(first).map_err(|source| ListenError::Bind {
+    TcpListener::bind(first).map_err(|cause| ListenError::Bind {
         target: first.to_string(),
-        source,
+        cause,
     })
 }
 
