@@ -5,6 +5,7 @@
 //! in `room`, `OnScreenChat` in `im`), which holds this client: the features depend on
 //! this module, never the other way round.
 
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, OnceLock, RwLock};
 
 use serde::Serialize;
@@ -13,7 +14,7 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 
 use crate::config::{Auth, ClientConfig, Generation};
-use crate::store::{Store, Write, WriteQueue, WriteQueueWorker};
+use crate::store::{QueueStatus, Store, Write, WriteQueue, WriteQueueWorker};
 
 /// An ILIAS client served by this process.
 #[derive(Debug)]
@@ -39,9 +40,10 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Client {
-    /// A client whose database is not connected yet.
-    pub fn new(config: ClientConfig, io: SocketIo) -> Client {
-        let (writes, worker) = WriteQueue::new(&config.name);
+    /// A client whose database is not connected yet. Writes that wait for the
+    /// database go to the journal in `journal` (none: they wait in memory only).
+    pub fn new(config: ClientConfig, io: SocketIo, journal: Option<PathBuf>) -> Client {
+        let (writes, worker) = WriteQueue::new(&config.name, journal);
         Client {
             auth: RwLock::new(config.auth.clone()),
             config,
@@ -108,6 +110,11 @@ impl Client {
     /// The write queue (to flush it on shutdown).
     pub fn writes(&self) -> &WriteQueue {
         &self.writes
+    }
+
+    /// Queue depth, oldest unwritten write, journal size and database state.
+    pub fn write_status(&self) -> QueueStatus {
+        self.writes.status()
     }
 
     /// The queue's worker, for the database connector to run (once).

@@ -32,7 +32,7 @@ async fn client_for(db: &TestDb) -> (Arc<OnScreenChat>, Store) {
         ilias_version: Some(Generation::Ilias9),
     };
     let (_service, io) = SocketIo::builder().build_svc();
-    let client = Arc::new(Client::new(config, io));
+    let client = Arc::new(Client::new(config, io, None));
     let store = Store::connect(&db.database_config())
         .await
         .expect("connects");

@@ -123,7 +123,7 @@ impl Server {
     /// Registers a client's namespaces and state; `connect` also starts its database
     /// connector (at start-up that waits until the runtime serves).
     pub(super) fn add_client(&self, config: ClientConfig, connect: bool) {
-        let served = ServedClient::attach(config, &self.io);
+        let served = ServedClient::attach(config, &self.io, &self.state);
         self.clients.insert(served.clone());
         if connect {
             self.start_connector(served);
@@ -182,14 +182,7 @@ impl Server {
         let clients = self.clients.all();
         let states: Vec<String> = clients
             .iter()
-            .map(|c| {
-                let state = if c.client.store().is_some() {
-                    "database connected"
-                } else {
-                    "waiting for database"
-                };
-                format!("{}: {state}", c.name())
-            })
+            .map(|c| format!("{}: {}", c.name(), c.client.write_status().summary()))
             .collect();
         let connections = open_sockets(&self.io, None);
         format!(
@@ -260,9 +253,13 @@ impl Server {
         wait_for_sockets_to_close(&self.io, &self.namespaces(), SHUTDOWN_NOTICE_WAIT).await;
         self.io.close().await;
         serving.drain(DRAIN_TIMEOUT).await;
+        // All clients at once: the stop never waits longer than one drain timeout on
+        // the databases; what they do not take is in the journals.
+        let mut stopping = tokio::task::JoinSet::new();
         for served in self.clients.all() {
-            room::stop(&served.rooms, DRAIN_TIMEOUT).await;
+            stopping.spawn(async move { room::stop(&served.rooms, DRAIN_TIMEOUT).await });
         }
+        while stopping.join_next().await.is_some() {}
         Ok(())
     }
 

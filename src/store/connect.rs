@@ -33,7 +33,7 @@ pub(super) async fn open(config: &DatabaseConfig) -> Result<Store, StoreError> {
             target: config.describe(),
             source,
         })?;
-    Ok(Store { pool, dialect })
+    Ok(Store::from_pool(pool, dialect))
 }
 
 /// Builds the sqlx URL; user name and password are percent-encoded so that any

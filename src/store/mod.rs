@@ -6,23 +6,35 @@
 //! database. Queries are runtime strings with `?` placeholders so that one code path
 //! serves MySQL/MariaDB (production) and SQLite (the demo).
 
+mod batch;
 pub mod chatroom;
 mod connect;
 pub mod demo;
+mod health;
+mod journal;
 pub mod osc;
 mod queue;
 mod sequence;
+mod sql;
 mod writes;
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::AnyPool;
 
 use crate::config::{DatabaseConfig, Generation};
 
-pub use queue::{WriteQueue, WriteQueueWorker};
+pub use health::{DatabaseState, Health};
+pub use journal::DEAD_LETTER_FILE;
+pub use queue::{QueueStatus, WriteQueue, WriteQueueWorker};
 pub use sequence::Sequence;
-pub use writes::{PurgeReport, Reply, Write};
+pub use writes::{PurgeReport, Reply, Write, is_permanent};
+
+/// How long a read that a browser waits for (conversation list, history) may take,
+/// connection included, before it gives up.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// What can go wrong talking to a client's database.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +56,12 @@ pub enum StoreError {
     /// The database did not report the id of a sequence row it just inserted.
     #[error("{table}: the database returned no insert id")]
     NoInsertId { table: &'static str },
+    /// The database did not answer in time.
+    #[error("{what}: no answer from the database within {after:?}")]
+    Timeout { what: &'static str, after: Duration },
+    /// The database failed moments ago; a read does not wait for it again.
+    #[error("the database is not answering")]
+    Unavailable,
 }
 
 impl StoreError {
@@ -65,6 +83,7 @@ pub enum Dialect {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    health: Arc<Health>,
 }
 
 impl Store {
@@ -99,7 +118,48 @@ impl Store {
 
     /// Wraps an existing pool (used by tests and the demo).
     pub fn from_pool(pool: AnyPool, dialect: Dialect) -> Store {
-        Store { pool, dialect }
+        Store {
+            pool,
+            dialect,
+            health: Arc::default(),
+        }
+    }
+
+    /// Whether the database answers (shared by every clone of this store).
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
+    }
+
+    /// Runs a read that someone waits for, bounded by [`READ_TIMEOUT`]; fails at once
+    /// while the database is known not to answer. The outcome updates [`Store::health`].
+    pub async fn bounded<T>(
+        &self,
+        what: &'static str,
+        read: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        if self.health.fail_fast() {
+            return Err(StoreError::Unavailable);
+        }
+        match tokio::time::timeout(READ_TIMEOUT, read).await {
+            Ok(Ok(value)) => {
+                self.health.answered();
+                Ok(value)
+            }
+            Ok(Err(error)) => {
+                if writes::is_transient(&error) {
+                    self.health.failed(&error.to_string());
+                }
+                Err(error)
+            }
+            Err(_) => {
+                let error = StoreError::Timeout {
+                    what,
+                    after: READ_TIMEOUT,
+                };
+                self.health.failed(&error.to_string());
+                Err(error)
+            }
+        }
     }
 
     /// The underlying pool.
