@@ -19,6 +19,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -99,6 +100,8 @@ struct Shared {
     wake: Notify,
     /// The highest sequence number written (or dead-lettered).
     written: watch::Sender<u64>,
+    /// Transactions committed so far.
+    transactions: AtomicU64,
     health: OnceLock<Arc<Health>>,
 }
 
@@ -126,6 +129,8 @@ pub struct QueueStatus {
     pub journal_bytes: u64,
     /// `None` until the database was connected once.
     pub database: Option<DatabaseState>,
+    /// Transactions (batches) committed since the start.
+    pub transactions: u64,
 }
 
 impl QueueStatus {
@@ -213,6 +218,7 @@ impl WriteQueue {
             spool: Mutex::new(spool),
             wake: Notify::new(),
             written: watch::Sender::new(first - 1),
+            transactions: AtomicU64::new(0),
             health: OnceLock::new(),
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -331,6 +337,7 @@ impl Shared {
             oldest: oldest_ms.map(|ms| Duration::from_millis(now_ms().saturating_sub(ms) as u64)),
             journal_bytes: spool.journal.as_ref().map_or(0, Journal::bytes),
             database: self.health.get().map(|health| health.state()),
+            transactions: self.transactions.load(Ordering::Relaxed),
         }
     }
 
@@ -775,6 +782,7 @@ async fn attempt(
         if let Some(report) = report {
             last.write.answer(report);
         }
+        shared.transactions.fetch_add(1, Ordering::Relaxed);
         shared.written_through(last.seq);
     }
     Ok(())

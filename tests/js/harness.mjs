@@ -344,10 +344,11 @@ export async function startServer(
   // Tests run as root in CI; without a service user the server would refuse to start
   // (it drops root to `onscreenchat` by default).
   const asRoot = process.getuid?.() === 0 ? ['--user', 'root'] : [];
+  // The state directory (write journal, snapshot) is the test's, never the system's.
   const child = spawn(bin, [...asRoot, serverPath, ...clientPaths], {
     cwd: dir,
     stdio: ['ignore', outFd, errFd],
-    env: serverEnv(env),
+    env: serverEnv({ STATE_DIRECTORY: path.join(dir, 'state'), ...env }),
   });
   fs.closeSync(outFd);
   fs.closeSync(errFd);
