@@ -43,7 +43,7 @@ pub const MAX_BATCH_ROWS: usize = 2000;
 /// Most bytes of writes in one transaction (a larger single write goes alone).
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
 /// How long one attempt at a batch (connection, ids, statements, COMMIT) may take.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The same for the daily purge, which may delete many rows.
 pub const PURGE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How often the journal is synced to disk.

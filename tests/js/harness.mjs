@@ -56,8 +56,8 @@ export function parseDbUrl(url) {
   };
 }
 
-async function adminConnection(extra = {}) {
-  const srv = parseDbUrl(testDatabaseUrl());
+async function adminConnection(extra = {}, url = testDatabaseUrl()) {
+  const srv = parseDbUrl(url);
   try {
     return await mysql.createConnection({
       host: srv.host,
@@ -81,13 +81,14 @@ async function adminConnection(extra = {}) {
 
 /**
  * A fresh database `ilias_chat_t_<pid>_<n>_<random>` with the ILIAS `generation` (8, 9
- * or 10) schema from tests/fixtures/schema. Call `drop()` when done.
+ * or 10) schema from tests/fixtures/schema, on the test database server or the one at
+ * `url`. Call `drop()` when done.
  */
-export async function createTestDb(generation = 9) {
+export async function createTestDb(generation = 9, url = testDatabaseUrl()) {
   if (![8, 9, 10].includes(generation)) throw new Error(`no schema for ILIAS ${generation}`);
-  const srv = parseDbUrl(testDatabaseUrl());
+  const srv = parseDbUrl(url);
   const name = `ilias_chat_t_${uniqueSuffix()}`;
-  const conn = await adminConnection({ multipleStatements: true });
+  const conn = await adminConnection({ multipleStatements: true }, url);
   await conn.query(
     `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
   );
