@@ -6,7 +6,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::sequence::{Sequence, next_id};
 use super::sql::{keep_existing, placeholders};
-use super::{Dialect, Store, StoreError};
+use super::{Dialect, LOAD_TIMEOUT, Store, StoreError};
 
 /// Whether ILIAS has this chat room (`chatroom_settings`).
 pub async fn room_exists(store: &Store, room_id: i64) -> Result<bool, StoreError> {
@@ -46,7 +46,7 @@ pub async fn open_private_room(
 /// Every chat room ILIAS has.
 pub async fn room_ids(store: &Store) -> Result<Vec<i64>, StoreError> {
     store
-        .bounded("loading chat rooms", async {
+        .bounded_for("loading chat rooms", LOAD_TIMEOUT, async {
             sqlx::query_scalar("SELECT room_id FROM chatroom_settings")
                 .fetch_all(store.pool())
                 .await

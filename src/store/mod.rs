@@ -36,6 +36,9 @@ pub use writes::{PurgeReport, Reply, Write, is_permanent};
 /// connection included, before it gives up.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long a start-up load of a whole table (rooms, conversations, settings) may take.
+pub const LOAD_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// What can go wrong talking to a client's database.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -137,10 +140,20 @@ impl Store {
         what: &'static str,
         read: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
+        self.bounded_for(what, READ_TIMEOUT, read).await
+    }
+
+    /// [`Store::bounded`] with another bound (the loads at start-up read whole tables).
+    pub async fn bounded_for<T>(
+        &self,
+        what: &'static str,
+        limit: Duration,
+        read: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         if self.health.fail_fast() {
             return Err(StoreError::Unavailable);
         }
-        match tokio::time::timeout(READ_TIMEOUT, read).await {
+        match tokio::time::timeout(limit, read).await {
             Ok(Ok(value)) => {
                 self.health.answered();
                 Ok(value)
@@ -152,10 +165,7 @@ impl Store {
                 Err(error)
             }
             Err(_) => {
-                let error = StoreError::Timeout {
-                    what,
-                    after: READ_TIMEOUT,
-                };
+                let error = StoreError::Timeout { what, after: limit };
                 self.health.failed(&error.to_string());
                 Err(error)
             }
@@ -194,11 +204,15 @@ impl Store {
                 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
             }
         };
-        let count: i64 = sqlx::query_scalar(sql)
-            .bind(table)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::query("looking up a table"))?;
+        let count: i64 = self
+            .bounded("looking up a table", async {
+                sqlx::query_scalar(sql)
+                    .bind(table)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(StoreError::query("looking up a table"))
+            })
+            .await?;
         Ok(count > 0)
     }
 

@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::sql::{keep_existing, placeholders};
-use super::{Dialect, Store, StoreError};
+use super::{Dialect, LOAD_TIMEOUT, Store, StoreError};
 use crate::ids::UserId;
 
 /// An `osc_messages` row (also what a conversation's `latestMessage` shows).
@@ -37,7 +37,7 @@ pub struct ConversationRow {
 /// Every `osc_conversation` row.
 pub async fn load_conversations(store: &Store) -> Result<Vec<ConversationRow>, StoreError> {
     store
-        .bounded("loading conversations", async {
+        .bounded_for("loading conversations", LOAD_TIMEOUT, async {
             let rows = sqlx::query(
                 // `+ 0` widens the tinyint, which the Any driver cannot decode.
                 "SELECT id, is_group + 0 AS is_group, participants FROM osc_conversation",
@@ -135,21 +135,24 @@ pub async fn is_closed(
     conversation: &str,
     user: UserId,
 ) -> Result<bool, StoreError> {
-    store.bounded("reading the conversation state", async {
-    let row =
-        sqlx::query("SELECT is_closed + 0 AS is_closed FROM osc_activity WHERE conversation_id = ? AND user_id = ?")
-            .bind(conversation)
-            .bind(user)
-            .fetch_optional(store.pool())
-            .await
-            .map_err(StoreError::query("reading the conversation state"))?;
-    match row {
-        Some(row) => int(&row, "is_closed")
-            .map(|closed| closed != 0)
-            .map_err(StoreError::query("reading the conversation state")),
-        None => Ok(false),
-    }
-    }).await
+    let read = async {
+        let row = sqlx::query(
+            "SELECT is_closed + 0 AS is_closed FROM osc_activity \
+             WHERE conversation_id = ? AND user_id = ?",
+        )
+        .bind(conversation)
+        .bind(user)
+        .fetch_optional(store.pool())
+        .await
+        .map_err(StoreError::query("reading the conversation state"))?;
+        match row {
+            Some(row) => int(&row, "is_closed")
+                .map(|closed| closed != 0)
+                .map_err(StoreError::query("reading the conversation state")),
+            None => Ok(false),
+        }
+    };
+    store.bounded("reading the conversation state", read).await
 }
 
 /// One page of history: up to [`HISTORY_PAGE`] messages older than `before` (ms), or the
@@ -159,34 +162,36 @@ pub async fn history(
     conversation: &str,
     before: Option<i64>,
 ) -> Result<Vec<StoredMessage>, StoreError> {
-    store.bounded("reading conversation history", async {
-    let query = match before {
-        Some(before) => sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{MESSAGE_COLUMNS} WHERE conversation_id = ? AND timestamp < ? \
-             ORDER BY timestamp DESC LIMIT {HISTORY_PAGE}"
-        )))
-        .bind(conversation.to_string())
-        .bind(before),
-        None => sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{MESSAGE_COLUMNS} WHERE conversation_id = ? ORDER BY timestamp DESC LIMIT {HISTORY_PAGE}"
-        )))
-        .bind(conversation.to_string()),
+    let read = async {
+        let query = match before {
+            Some(before) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{MESSAGE_COLUMNS} WHERE conversation_id = ? AND timestamp < ? \
+                 ORDER BY timestamp DESC LIMIT {HISTORY_PAGE}"
+            )))
+            .bind(conversation.to_string())
+            .bind(before),
+            None => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{MESSAGE_COLUMNS} WHERE conversation_id = ? \
+                 ORDER BY timestamp DESC LIMIT {HISTORY_PAGE}"
+            )))
+            .bind(conversation.to_string()),
+        };
+        let rows = query
+            .fetch_all(store.pool())
+            .await
+            .map_err(StoreError::query("reading conversation history"))?;
+        rows.iter()
+            .map(message_of)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::query("reading conversation history"))
     };
-    let rows = query
-        .fetch_all(store.pool())
-        .await
-        .map_err(StoreError::query("reading conversation history"))?;
-    rows.iter()
-        .map(message_of)
-        .collect::<Result<_, _>>()
-        .map_err(StoreError::query("reading conversation history"))
-    }).await
+    store.bounded("reading conversation history", read).await
 }
 
 /// Users who accept on-screen chat messages (`usr_pref` `chat_osc_accept_msg` = `y`).
 pub async fn accepting_users(store: &Store) -> Result<HashSet<UserId>, StoreError> {
     store
-        .bounded("reading message settings", async {
+        .bounded_for("reading message settings", LOAD_TIMEOUT, async {
             let rows = sqlx::query("SELECT usr_id FROM usr_pref WHERE keyword = ? AND value = ?")
                 .bind("chat_osc_accept_msg")
                 .bind("y")
