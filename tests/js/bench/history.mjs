@@ -290,7 +290,6 @@ async function outageScenario(kind, outageS, rate = 100) {
     const journalBytes = dirBytes(path.join(state, 'journal'));
     if (kind === 'stop') mariadb.thaw();
     else await mariadb.restart();
-    const recovered = performance.now();
     const backlog = sent;
     const drainS = await drain(() => stats(ROOM_ROWS), backlog, 300);
     if (kind === 'restart') sender = await join();
