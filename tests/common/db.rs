@@ -235,11 +235,7 @@ impl TestDb {
     /// Creates the database and applies the fixture schema. Panics with a clear message
     /// if the database server cannot be reached.
     pub async fn create(schema: Schema) -> TestDb {
-        TestDb::create_on(DbServer::from_env(), schema).await
-    }
-
-    /// [`TestDb::create`] on a given server (a test's own throwaway one).
-    pub async fn create_on(server: DbServer, schema: Schema) -> TestDb {
+        let server = DbServer::from_env();
         let name = unique_name("ilias_chat_t");
         let mut admin = server.admin_connection().await;
         sqlx::raw_sql(AssertSqlSafe(format!(

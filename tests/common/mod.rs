@@ -16,7 +16,6 @@
 //! * `files`: [`TempDir`], unique names, JSON and log files.
 //! * `tools` and `users`: the real tools a test needs (fail, never skip, when missing)
 //!   and [`ScratchUser`], a throwaway system user.
-//! * `mariadb`: [`ThrowawayMariaDb`], a `mariadbd` of the test's own for fault tests.
 //! * [`systemd`]: the `NOTIFY_SOCKET` receiver and `systemd-socket-activate` helpers.
 //!
 //! The database server comes from `ILIAS_CHAT_TEST_DATABASE_URL`
@@ -32,7 +31,6 @@ mod configs;
 mod db;
 mod files;
 mod http;
-mod mariadb;
 mod polling;
 mod process;
 mod server;
@@ -50,7 +48,6 @@ pub use http::{
     Headers, HttpResponse, basic_auth, expect_http_200, get, http_at, http_get, http_request,
     ilias_request, nothing_listens, v4, v6, wait_http_200,
 };
-pub use mariadb::ThrowawayMariaDb;
 pub use polling::Polling;
 pub use process::{Daemon, SYSTEMD_ENV, binary, eventually, free_port};
 pub use server::TestServer;
