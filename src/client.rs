@@ -5,6 +5,7 @@
 //! in `room`, `OnScreenChat` in `im`), which holds this client: the features depend on
 //! this module, never the other way round.
 
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, OnceLock, RwLock};
 
 use serde::Serialize;
@@ -15,7 +16,7 @@ use socketioxide::socket::Sid;
 use crate::config::{Auth, ClientConfig, Generation};
 use crate::identity::Verifier;
 use crate::metrics::{self, Feature};
-use crate::store::{DatabaseHealth, Store, Write, WriteQueue, WriteQueueWorker};
+use crate::store::{DatabaseHealth, QueueStatus, Store, Write, WriteQueue, WriteQueueWorker};
 
 /// An ILIAS client served by this process.
 #[derive(Debug)]
@@ -45,9 +46,10 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Client {
-    /// A client whose database is not connected yet.
-    pub fn new(config: ClientConfig, io: SocketIo) -> Client {
-        let (writes, worker) = WriteQueue::new(&config.name);
+    /// A client whose database is not connected yet. Writes that wait for the
+    /// database go to the journal in `journal` (none: they wait in memory only).
+    pub fn new(config: ClientConfig, io: SocketIo, journal: Option<PathBuf>) -> Client {
+        let (writes, worker) = WriteQueue::new(&config.name, journal);
         let identity = Verifier::new(&config.name);
         Client {
             database_health: DatabaseHealth::new(&config.name),
@@ -132,6 +134,11 @@ impl Client {
     /// The write queue (to flush it on shutdown).
     pub fn writes(&self) -> &WriteQueue {
         &self.writes
+    }
+
+    /// Queue depth, oldest unwritten write, journal size and database state.
+    pub fn write_status(&self) -> QueueStatus {
+        self.writes.status()
     }
 
     /// The queue's worker, for the database connector to run (once).

@@ -33,7 +33,7 @@ async fn client_for(db: &TestDb) -> (Arc<OnScreenChat>, Store) {
         identity: Default::default(),
     };
     let (_service, io) = SocketIo::builder().build_svc();
-    let client = Arc::new(Client::new(config, io));
+    let client = Arc::new(Client::new(config, io, None));
     let store = Store::connect(&db.database_config())
         .await
         .expect("connects");

@@ -59,6 +59,32 @@ impl StateDir {
     }
 }
 
+impl StateDir {
+    /// The write journal folder of one ILIAS client (`journal/<client>`), created
+    /// (mode 0700) when missing. The client name is made safe for a file name.
+    pub fn client_journal(&self, client: &str) -> io::Result<PathBuf> {
+        use std::os::unix::fs::DirBuilderExt;
+        let safe: String = client
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let dir = self
+            .kind(JOURNAL)?
+            .join(if safe.is_empty() { "_" } else { &safe });
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
+        Ok(dir)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +105,16 @@ mod tests {
         assert_eq!(mode & 0o777, 0o700);
         // Asking again is fine.
         assert_eq!(state.kind(JOURNAL).expect("again"), journal);
+        std::fs::remove_dir_all(&root).expect("cleaned up");
+    }
+
+    #[test]
+    fn each_client_gets_a_journal_folder_with_a_safe_name() {
+        let root = std::env::temp_dir().join(format!("ilias-chat-journal-{}", std::process::id()));
+        let state = StateDir::new(&root);
+        let dir = state.client_journal("../my client").expect("created");
+        assert_eq!(dir, root.join("journal").join("___my_client"));
+        assert!(dir.is_dir());
         std::fs::remove_dir_all(&root).expect("cleaned up");
     }
 

@@ -123,20 +123,24 @@ pub async fn start(chat: &RoomChat) -> Result<usize, StoreError> {
     Ok(ids.len())
 }
 
-/// Shutdown: every pending write, then every open session ends.
+/// Shutdown: every open session ends, then the queue gets `timeout` to write what is
+/// pending; what the database cannot take in time stays in the journal for the next
+/// start.
 pub async fn stop(chat: &RoomChat, timeout: Duration) {
-    if chat.client.store().is_none() {
+    if chat.client.store().is_some() {
+        end_all_sessions(chat);
+    } else {
         tracing::warn!(
             client = chat.name(),
-            "database never connected; nothing written at shutdown"
+            "database never connected; sessions are ended at the next start"
         );
-        return;
     }
-    end_all_sessions(chat);
-    if !chat.client.writes().flush(timeout).await {
-        tracing::error!(
+    let left = chat.client.writes().close(timeout).await;
+    if left > 0 {
+        tracing::warn!(
             client = chat.name(),
-            "database writes still pending at shutdown were lost"
+            writes = left,
+            "database writes kept in the journal for the next start"
         );
     }
 }
@@ -175,10 +179,12 @@ async fn end_sessions_except(
 /// A stop that expects to come back (the listening socket outlives the process):
 /// every pending write, but the sessions stay open for the next process.
 pub async fn pause(chat: &RoomChat, timeout: Duration) {
-    if chat.client.store().is_some() && !chat.client.writes().flush(timeout).await {
-        tracing::error!(
+    let left = chat.client.writes().close(timeout).await;
+    if left > 0 {
+        tracing::warn!(
             client = chat.name(),
-            "database writes still pending at shutdown were lost"
+            writes = left,
+            "database writes kept in the journal for the next start"
         );
     }
 }

@@ -10,6 +10,7 @@ use socketioxide::SocketIo;
 
 use crate::client::Client;
 use crate::config::{Auth, ClientConfig};
+use crate::daemon::state::StateDir;
 use crate::http::backend::BackendClients;
 use crate::im::{self, OnScreenChat};
 use crate::room::{self, RoomChat};
@@ -24,9 +25,16 @@ pub struct ServedClient {
 }
 
 impl ServedClient {
-    /// Builds a client's state and registers its two namespaces.
-    pub fn attach(config: ClientConfig, io: &SocketIo) -> ServedClient {
-        let client = Arc::new(Client::new(config, io.clone()));
+    /// Builds a client's state (its write journal in the state directory) and
+    /// registers its two namespaces.
+    pub fn attach(config: ClientConfig, io: &SocketIo, state: &StateDir) -> ServedClient {
+        let journal = state
+            .client_journal(&config.name)
+            .inspect_err(|error| {
+                tracing::error!(client = config.name, state_dir = %state.root().display(), %error, "cannot create the write journal folder")
+            })
+            .ok();
+        let client = Arc::new(Client::new(config, io.clone(), journal));
         let served = ServedClient {
             rooms: Arc::new(RoomChat::new(client.clone())),
             im: Arc::new(OnScreenChat::new(client.clone())),

@@ -140,7 +140,7 @@ impl Server {
     /// Registers a client's namespaces and state; `connect` also starts its database
     /// connector (at start-up that waits until the runtime serves).
     pub(super) fn add_client(&self, config: ClientConfig, connect: bool) {
-        let served = ServedClient::attach(config, &self.io);
+        let served = ServedClient::attach(config, &self.io, &self.state);
         self.clients.insert(served.clone());
         if connect {
             self.start_connector(served);
@@ -208,13 +208,15 @@ impl Server {
         let states: Vec<String> = clients
             .iter()
             .map(|c| {
+                let connected = c.client.store().is_some();
+                let writes = c.client.write_status().summary();
                 let state = match c.client.database_health().report().reachability {
-                    Reachability::Reachable => "database connected",
-                    Reachability::Unreachable(_) if c.client.store().is_some() => {
-                        "database unreachable"
+                    Reachability::Unreachable(_) if connected => {
+                        format!("database unreachable; {writes}")
                     }
-                    Reachability::Unreachable(_) => "waiting for database (unreachable)",
-                    Reachability::Unknown => "waiting for database",
+                    Reachability::Unreachable(_) => "waiting for database (unreachable)".into(),
+                    Reachability::Unknown if !connected => "waiting for database".into(),
+                    _ => writes,
                 };
                 format!("{}: {state}", c.name())
             })
@@ -303,13 +305,19 @@ impl Server {
         }
         self.io.close().await;
         serving.drain(DRAIN_TIMEOUT).await;
+        // All clients at once: the stop never waits longer than one drain timeout on
+        // the databases; what they do not take is in the journals.
+        let mut stopping = tokio::task::JoinSet::new();
         for served in self.clients.all() {
-            if sockets_outlive_us {
-                room::pause(&served.rooms, DRAIN_TIMEOUT).await;
-            } else {
-                room::stop(&served.rooms, DRAIN_TIMEOUT).await;
-            }
+            stopping.spawn(async move {
+                if sockets_outlive_us {
+                    room::pause(&served.rooms, DRAIN_TIMEOUT).await;
+                } else {
+                    room::stop(&served.rooms, DRAIN_TIMEOUT).await;
+                }
+            });
         }
+        while stopping.join_next().await.is_some() {}
         Ok(())
     }
 

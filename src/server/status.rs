@@ -75,7 +75,7 @@ pub fn client_status(served: &ServedClient) -> ClientStatus {
     } else {
         "assumed"
     };
-    let backlog = client.writes().backlog();
+    let backlog = client.write_status();
     let healthy = problems.is_empty();
     ClientStatus {
         status: if healthy { 200 } else { 503 },
@@ -97,8 +97,8 @@ pub fn client_status(served: &ServedClient) -> ClientStatus {
             source: source.to_string(),
         },
         write_queue: QueueStatus {
-            depth: backlog.depth(),
-            oldest_seconds: backlog.oldest_age().as_secs_f64(),
+            depth: backlog.pending,
+            oldest_seconds: backlog.oldest.unwrap_or_default().as_secs_f64(),
         },
         sockets: PerFeature {
             room: sockets(client, &config.room_namespace()),
@@ -133,7 +133,7 @@ fn gauges(served: &ServedClient) -> ClientGauges {
         let state = served.im.im();
         (state.conversation_count(), state.logged_in_user_count())
     };
-    let backlog = client.writes().backlog();
+    let backlog = client.write_status();
     ClientGauges {
         client: client.name().to_string(),
         room_sockets: sockets(client, &config.room_namespace()),
@@ -143,8 +143,8 @@ fn gauges(served: &ServedClient) -> ClientGauges {
         rooms,
         occupied_rooms,
         conversations,
-        write_queue_depth: backlog.depth(),
-        write_queue_oldest: backlog.oldest_age(),
+        write_queue_depth: backlog.pending,
+        write_queue_oldest: backlog.oldest.unwrap_or_default(),
         database_up: client.database_health().is_reachable(),
     }
 }

@@ -5,16 +5,21 @@
 use sqlx::{AnyConnection, Row};
 
 use super::sequence::{Sequence, next_id};
-use super::{Store, StoreError};
+use super::sql::{keep_existing, placeholders};
+use super::{Dialect, LOAD_TIMEOUT, Store, StoreError};
 
 /// Whether ILIAS has this chat room (`chatroom_settings`).
 pub async fn room_exists(store: &Store, room_id: i64) -> Result<bool, StoreError> {
-    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM chatroom_settings WHERE room_id = ?")
-        .bind(room_id)
-        .fetch_one(store.pool())
+    store
+        .bounded("looking up a chat room", async {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM chatroom_settings WHERE room_id = ?")
+                .bind(room_id)
+                .fetch_one(store.pool())
+                .await
+                .map(|count| count > 0)
+                .map_err(StoreError::query("looking up a chat room"))
+        })
         .await
-        .map(|count| count > 0)
-        .map_err(StoreError::query("looking up a chat room"))
 }
 
 /// An open ILIAS 8 private room of a chat room: its title and owner.
@@ -23,23 +28,31 @@ pub async fn open_private_room(
     room_id: i64,
     proom_id: i64,
 ) -> Result<Option<(String, i64)>, StoreError> {
-    sqlx::query_as::<_, (String, i64)>(
-        "SELECT title, owner FROM chatroom_prooms \
+    store
+        .bounded("looking up a private room", async {
+            sqlx::query_as::<_, (String, i64)>(
+                "SELECT title, owner FROM chatroom_prooms \
          WHERE proom_id = ? AND parent_id = ? AND (closed = 0 OR closed IS NULL)",
-    )
-    .bind(proom_id)
-    .bind(room_id)
-    .fetch_optional(store.pool())
-    .await
-    .map_err(StoreError::query("looking up a private room"))
+            )
+            .bind(proom_id)
+            .bind(room_id)
+            .fetch_optional(store.pool())
+            .await
+            .map_err(StoreError::query("looking up a private room"))
+        })
+        .await
 }
 
 /// Every chat room ILIAS has.
 pub async fn room_ids(store: &Store) -> Result<Vec<i64>, StoreError> {
-    sqlx::query_scalar("SELECT room_id FROM chatroom_settings")
-        .fetch_all(store.pool())
+    store
+        .bounded_for("loading chat rooms", LOAD_TIMEOUT, async {
+            sqlx::query_scalar("SELECT room_id FROM chatroom_settings")
+                .fetch_all(store.pool())
+                .await
+                .map_err(StoreError::query("loading chat rooms"))
+        })
         .await
-        .map_err(StoreError::query("loading chat rooms"))
 }
 
 /// `(room_id, user_id)` of every `chatroom_users` row (users ILIAS shows as present).
@@ -85,36 +98,53 @@ pub(super) async fn restore_presence(
     Ok(())
 }
 
-pub(super) async fn insert_history(
+/// A `chatroom_history` row to insert, its id drawn already.
+pub(super) struct HistoryRow<'a> {
+    pub hist_id: i64,
+    pub room_id: i64,
+    pub sub_room: Option<i64>,
+    pub message: &'a str,
+    pub timestamp_s: i64,
+}
+
+/// Inserts history rows with one multi-row INSERT. A row whose id is there already
+/// (a replay of a batch whose COMMIT answer was lost) is left as it is.
+pub(super) async fn insert_history_rows(
     conn: &mut AnyConnection,
-    room_id: i64,
-    sub_room: Option<i64>,
-    message: &str,
-    timestamp_s: i64,
+    dialect: Dialect,
+    rows: &[HistoryRow<'_>],
 ) -> Result<(), StoreError> {
-    let hist_id = next_id(conn, Sequence::ChatroomHistory).await?;
-    let query = match sub_room {
-        Some(sub_room) => sqlx::query(
-            "INSERT INTO chatroom_history (hist_id, room_id, message, timestamp, sub_room) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(hist_id)
-        .bind(room_id)
-        .bind(message)
-        .bind(timestamp_s)
-        .bind(sub_room),
-        None => sqlx::query(
-            "INSERT INTO chatroom_history (hist_id, room_id, message, timestamp) VALUES (?, ?, ?, ?)",
-        )
-        .bind(hist_id)
-        .bind(room_id)
-        .bind(message)
-        .bind(timestamp_s),
+    let Some(first) = rows.first() else {
+        return Ok(());
     };
+    // ILIAS 8 has the `sub_room` column, later releases do not; one client is one
+    // generation, so all rows of a batch are alike.
+    let with_sub_room = first.sub_room.is_some();
+    let (columns, width) = if with_sub_room {
+        ("hist_id, room_id, message, timestamp, sub_room", 5)
+    } else {
+        ("hist_id, room_id, message, timestamp", 4)
+    };
+    let sql = format!(
+        "INSERT INTO chatroom_history ({columns}) VALUES {}{}",
+        placeholders(rows.len(), width),
+        keep_existing(dialect, "hist_id")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for row in rows {
+        query = query
+            .bind(row.hist_id)
+            .bind(row.room_id)
+            .bind(row.message)
+            .bind(row.timestamp_s);
+        if with_sub_room {
+            query = query.bind(row.sub_room.unwrap_or(0));
+        }
+    }
     query
         .execute(conn)
         .await
-        .map_err(StoreError::query("storing a chat history entry"))?;
+        .map_err(StoreError::query("storing chat history entries"))?;
     Ok(())
 }
 

@@ -13,6 +13,13 @@ use sqlx::any::AnyPoolOptions;
 use super::{Dialect, Store, StoreError};
 use crate::config::DatabaseConfig;
 
+/// How long opening the pool (one connection, login included) may take: a database
+/// host that drops packets or a server that hangs must not stall start-up forever.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a write or read waits for a pooled connection (opening one included).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The original server used a pool of 10; the write-behind queue needs one connection
 /// and reads are short, so a few more than the CPU count is plenty.
 const MYSQL_POOL_SIZE: u32 = 8;
@@ -28,12 +35,17 @@ pub(super) async fn open(config: &DatabaseConfig) -> Result<Store, StoreError> {
         Dialect::Mysql => MYSQL_POOL_SIZE,
         Dialect::Sqlite => 1,
     };
-    let pool = AnyPoolOptions::new()
+    let connecting = AnyPoolOptions::new()
         .max_connections(size)
         .min_connections(0)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&url)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect(&url);
+    let pool = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
+        .map_err(|_| StoreError::Connect {
+            target: config.describe(),
+            source: sqlx::Error::PoolTimedOut,
+        })?
         .map_err(|source| StoreError::Connect {
             target: config.describe(),
             source,

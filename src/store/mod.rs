@@ -6,34 +6,47 @@
 //! database. Queries are runtime strings with `?` placeholders so that one code path
 //! serves MySQL/MariaDB (production) and SQLite (the demo).
 
-mod backlog;
+mod answers;
+mod batch;
 mod charset;
 pub mod chatroom;
 mod connect;
 pub mod demo;
 mod health;
+mod journal;
 pub mod osc;
 mod queue;
 mod release;
 pub mod schema;
 mod sequence;
 pub mod session;
+mod sql;
 mod writes;
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::AnyPool;
 
 use crate::config::DatabaseConfig;
 
-pub use backlog::Backlog;
+pub use answers::{DatabaseState, Health};
 pub use charset::NarrowColumns;
 pub use connect::Route;
 pub use health::{DatabaseHealth, HealthReport, Reachability};
-pub use queue::{WriteQueue, WriteQueueWorker};
+pub use journal::DEAD_LETTER_FILE;
+pub use queue::{QueueStatus, WriteQueue, WriteQueueWorker};
 pub use release::Detection;
 pub use sequence::Sequence;
-pub use writes::{PurgeReport, Reply, Write};
+pub use writes::{PurgeReport, Reply, Write, is_permanent};
+
+/// How long a read that a browser waits for (conversation list, history) may take,
+/// connection included, before it gives up.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long a start-up load of a whole table (rooms, conversations, settings) may take.
+pub const LOAD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What can go wrong talking to a client's database.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +68,12 @@ pub enum StoreError {
     /// The database did not report the id of a sequence row it just inserted.
     #[error("{table}: the database returned no insert id")]
     NoInsertId { table: &'static str },
+    /// The database did not answer in time.
+    #[error("{what}: no answer from the database within {after:?}")]
+    Timeout { what: &'static str, after: Duration },
+    /// The database failed moments ago; a read does not wait for it again.
+    #[error("the database is not answering")]
+    Unavailable,
 }
 
 impl StoreError {
@@ -78,6 +97,8 @@ pub struct Store {
     dialect: Dialect,
     /// Text columns that cannot hold 4-byte characters (see `charset`).
     narrow: NarrowColumns,
+    /// Whether the database answers its calls (shared by every clone of this store).
+    health: Arc<Health>,
 }
 
 impl Store {
@@ -122,6 +143,51 @@ impl Store {
             pool,
             dialect,
             narrow: NarrowColumns::default(),
+            health: Arc::default(),
+        }
+    }
+
+    /// Whether the database answers (shared by every clone of this store).
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
+    }
+
+    /// Runs a read that someone waits for, bounded by [`READ_TIMEOUT`]; fails at once
+    /// while the database is known not to answer. The outcome updates [`Store::health`].
+    pub async fn bounded<T>(
+        &self,
+        what: &'static str,
+        read: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.bounded_for(what, READ_TIMEOUT, read).await
+    }
+
+    /// [`Store::bounded`] with another bound (the loads at start-up read whole tables).
+    pub async fn bounded_for<T>(
+        &self,
+        what: &'static str,
+        limit: Duration,
+        read: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        if self.health.fail_fast() {
+            return Err(StoreError::Unavailable);
+        }
+        match tokio::time::timeout(limit, read).await {
+            Ok(Ok(value)) => {
+                self.health.answered();
+                Ok(value)
+            }
+            Ok(Err(error)) => {
+                if writes::is_transient(&error) {
+                    self.health.failed(&error.to_string());
+                }
+                Err(error)
+            }
+            Err(_) => {
+                let error = StoreError::Timeout { what, after: limit };
+                self.health.failed(&error.to_string());
+                Err(error)
+            }
         }
     }
 
@@ -157,11 +223,15 @@ impl Store {
                 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
             }
         };
-        let count: i64 = sqlx::query_scalar(sql)
-            .bind(table)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::query("looking up a table"))?;
+        let count: i64 = self
+            .bounded("looking up a table", async {
+                sqlx::query_scalar(sql)
+                    .bind(table)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(StoreError::query("looking up a table"))
+            })
+            .await?;
         Ok(count > 0)
     }
 

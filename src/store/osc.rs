@@ -8,7 +8,8 @@ use std::collections::HashSet;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Store, StoreError};
+use super::sql::{keep_existing, placeholders};
+use super::{Dialect, LOAD_TIMEOUT, Store, StoreError};
 use crate::ids::UserId;
 
 /// An `osc_messages` row (also what a conversation's `latestMessage` shows).
@@ -35,23 +36,27 @@ pub struct ConversationRow {
 
 /// Every `osc_conversation` row.
 pub async fn load_conversations(store: &Store) -> Result<Vec<ConversationRow>, StoreError> {
-    let rows = sqlx::query(
-        // `+ 0` widens the tinyint, which the Any driver cannot decode.
-        "SELECT id, is_group + 0 AS is_group, participants FROM osc_conversation",
-    )
-    .fetch_all(store.pool())
-    .await
-    .map_err(StoreError::query("loading conversations"))?;
-    rows.iter()
-        .map(|row| {
-            Ok(ConversationRow {
-                id: row.try_get("id")?,
-                is_group: int(row, "is_group")? != 0,
-                participants: row.try_get("participants")?,
-            })
+    store
+        .bounded_for("loading conversations", LOAD_TIMEOUT, async {
+            let rows = sqlx::query(
+                // `+ 0` widens the tinyint, which the Any driver cannot decode.
+                "SELECT id, is_group + 0 AS is_group, participants FROM osc_conversation",
+            )
+            .fetch_all(store.pool())
+            .await
+            .map_err(StoreError::query("loading conversations"))?;
+            rows.iter()
+                .map(|row| {
+                    Ok(ConversationRow {
+                        id: row.try_get("id")?,
+                        is_group: int(row, "is_group")? != 0,
+                        participants: row.try_get("participants")?,
+                    })
+                })
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(StoreError::query("loading conversations"))
         })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(StoreError::query("loading conversations"))
+        .await
 }
 
 /// An integer column of any width (MySQL `tinyint`/`int`/`bigint` decode differently).
@@ -83,17 +88,22 @@ pub async fn latest_message(
     store: &Store,
     conversation: &str,
 ) -> Result<Option<StoredMessage>, StoreError> {
-    let sql =
-        format!("{MESSAGE_COLUMNS} WHERE conversation_id = ? ORDER BY timestamp DESC LIMIT 1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(conversation)
-        .fetch_optional(store.pool())
+    store
+        .bounded("reading the latest message", async {
+            let sql = format!(
+                "{MESSAGE_COLUMNS} WHERE conversation_id = ? ORDER BY timestamp DESC LIMIT 1"
+            );
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(conversation)
+                .fetch_optional(store.pool())
+                .await
+                .map_err(StoreError::query("reading the latest message"))?;
+            row.as_ref()
+                .map(message_of)
+                .transpose()
+                .map_err(StoreError::query("reading the latest message"))
+        })
         .await
-        .map_err(StoreError::query("reading the latest message"))?;
-    row.as_ref()
-        .map(message_of)
-        .transpose()
-        .map_err(StoreError::query("reading the latest message"))
 }
 
 /// Messages of a conversation newer than the user's last activity there (0 without an
@@ -103,16 +113,20 @@ pub async fn unread_count(
     conversation: &str,
     user: UserId,
 ) -> Result<i64, StoreError> {
-    sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(m.id) FROM osc_messages m \
+    store
+        .bounded("counting unread messages", async {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(m.id) FROM osc_messages m \
          JOIN osc_activity a ON a.conversation_id = m.conversation_id \
          WHERE m.conversation_id = ? AND a.user_id = ? AND m.timestamp > a.timestamp",
-    )
-    .bind(conversation)
-    .bind(user)
-    .fetch_one(store.pool())
-    .await
-    .map_err(StoreError::query("counting unread messages"))
+            )
+            .bind(conversation)
+            .bind(user)
+            .fetch_one(store.pool())
+            .await
+            .map_err(StoreError::query("counting unread messages"))
+        })
+        .await
 }
 
 /// Whether the user closed the conversation (`osc_activity.is_closed`).
@@ -121,19 +135,24 @@ pub async fn is_closed(
     conversation: &str,
     user: UserId,
 ) -> Result<bool, StoreError> {
-    let row =
-        sqlx::query("SELECT is_closed + 0 AS is_closed FROM osc_activity WHERE conversation_id = ? AND user_id = ?")
-            .bind(conversation)
-            .bind(user)
-            .fetch_optional(store.pool())
-            .await
-            .map_err(StoreError::query("reading the conversation state"))?;
-    match row {
-        Some(row) => int(&row, "is_closed")
-            .map(|closed| closed != 0)
-            .map_err(StoreError::query("reading the conversation state")),
-        None => Ok(false),
-    }
+    let read = async {
+        let row = sqlx::query(
+            "SELECT is_closed + 0 AS is_closed FROM osc_activity \
+             WHERE conversation_id = ? AND user_id = ?",
+        )
+        .bind(conversation)
+        .bind(user)
+        .fetch_optional(store.pool())
+        .await
+        .map_err(StoreError::query("reading the conversation state"))?;
+        match row {
+            Some(row) => int(&row, "is_closed")
+                .map(|closed| closed != 0)
+                .map_err(StoreError::query("reading the conversation state")),
+            None => Ok(false),
+        }
+    };
+    store.bounded("reading the conversation state", read).await
 }
 
 /// One page of history: up to [`HISTORY_PAGE`] messages older than `before` (ms), or the
@@ -143,49 +162,70 @@ pub async fn history(
     conversation: &str,
     before: Option<i64>,
 ) -> Result<Vec<StoredMessage>, StoreError> {
-    let query = match before {
-        Some(before) => sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{MESSAGE_COLUMNS} WHERE conversation_id = ? AND timestamp < ? \
-             ORDER BY timestamp DESC LIMIT {HISTORY_PAGE}"
-        )))
-        .bind(conversation.to_string())
-        .bind(before),
-        None => sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{MESSAGE_COLUMNS} WHERE conversation_id = ? ORDER BY timestamp DESC LIMIT {HISTORY_PAGE}"
-        )))
-        .bind(conversation.to_string()),
+    let read = async {
+        let query = match before {
+            Some(before) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{MESSAGE_COLUMNS} WHERE conversation_id = ? AND timestamp < ? \
+                 ORDER BY timestamp DESC LIMIT {HISTORY_PAGE}"
+            )))
+            .bind(conversation.to_string())
+            .bind(before),
+            None => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{MESSAGE_COLUMNS} WHERE conversation_id = ? \
+                 ORDER BY timestamp DESC LIMIT {HISTORY_PAGE}"
+            )))
+            .bind(conversation.to_string()),
+        };
+        let rows = query
+            .fetch_all(store.pool())
+            .await
+            .map_err(StoreError::query("reading conversation history"))?;
+        rows.iter()
+            .map(message_of)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::query("reading conversation history"))
     };
-    let rows = query
-        .fetch_all(store.pool())
-        .await
-        .map_err(StoreError::query("reading conversation history"))?;
-    rows.iter()
-        .map(message_of)
-        .collect::<Result<_, _>>()
-        .map_err(StoreError::query("reading conversation history"))
+    store.bounded("reading conversation history", read).await
 }
 
 /// Users who accept on-screen chat messages (`usr_pref` `chat_osc_accept_msg` = `y`).
 pub async fn accepting_users(store: &Store) -> Result<HashSet<UserId>, StoreError> {
-    let rows = sqlx::query("SELECT usr_id FROM usr_pref WHERE keyword = ? AND value = ?")
-        .bind("chat_osc_accept_msg")
-        .bind("y")
-        .fetch_all(store.pool())
+    store
+        .bounded_for("reading message settings", LOAD_TIMEOUT, async {
+            let rows = sqlx::query("SELECT usr_id FROM usr_pref WHERE keyword = ? AND value = ?")
+                .bind("chat_osc_accept_msg")
+                .bind("y")
+                .fetch_all(store.pool())
+                .await
+                .map_err(StoreError::query("reading message settings"))?;
+            rows.iter()
+                .map(|row| int(row, "usr_id"))
+                .collect::<Result<_, _>>()
+                .map_err(StoreError::query("reading message settings"))
+        })
         .await
-        .map_err(StoreError::query("reading message settings"))?;
-    rows.iter()
-        .map(|row| int(row, "usr_id"))
-        .collect::<Result<_, _>>()
-        .map_err(StoreError::query("reading message settings"))
 }
 
+/// Inserts a conversation; a replay of the same insert (or the purge's restore of a
+/// conversation that is still there) sets its participants again.
 pub(super) async fn insert_conversation(
     conn: &mut AnyConnection,
+    dialect: Dialect,
     id: &str,
     is_group: bool,
     participants: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO osc_conversation (id, is_group, participants) VALUES (?, ?, ?)")
+    let sql = match dialect {
+        Dialect::Mysql => {
+            "INSERT INTO osc_conversation (id, is_group, participants) VALUES (?, ?, ?) \
+             ON DUPLICATE KEY UPDATE is_group = VALUES(is_group), participants = VALUES(participants)"
+        }
+        Dialect::Sqlite => {
+            "INSERT INTO osc_conversation (id, is_group, participants) VALUES (?, ?, ?) \
+             ON CONFLICT(id) DO UPDATE SET is_group = excluded.is_group, participants = excluded.participants"
+        }
+    };
+    sqlx::query(sql)
         .bind(id)
         .bind(i64::from(is_group))
         .bind(participants)
@@ -211,26 +251,43 @@ pub(super) async fn update_conversation(
     Ok(())
 }
 
-pub(super) async fn insert_message(
+/// An `osc_messages` row to insert.
+pub(super) struct MessageRow<'a> {
+    pub id: &'a str,
+    pub conversation_id: &'a str,
+    pub user_id: i64,
+    pub message: &'a str,
+    pub timestamp_ms: i64,
+}
+
+/// Inserts on-screen chat messages with one multi-row INSERT; a message whose id is
+/// there already (a replay) is left as it is.
+pub(super) async fn insert_message_rows(
     conn: &mut AnyConnection,
-    id: &str,
-    conversation_id: &str,
-    user_id: i64,
-    message: &str,
-    timestamp_ms: i64,
+    dialect: Dialect,
+    rows: &[MessageRow<'_>],
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO osc_messages (id, conversation_id, user_id, message, timestamp) \
-         VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(id)
-    .bind(conversation_id)
-    .bind(user_id)
-    .bind(message)
-    .bind(timestamp_ms)
-    .execute(conn)
-    .await
-    .map_err(StoreError::query("storing a conversation message"))?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO osc_messages (id, conversation_id, user_id, message, timestamp) VALUES {}{}",
+        placeholders(rows.len(), 5),
+        keep_existing(dialect, "id")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for row in rows {
+        query = query
+            .bind(row.id)
+            .bind(row.conversation_id)
+            .bind(row.user_id)
+            .bind(row.message)
+            .bind(row.timestamp_ms);
+    }
+    query
+        .execute(conn)
+        .await
+        .map_err(StoreError::query("storing conversation messages"))?;
     Ok(())
 }
 

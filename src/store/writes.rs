@@ -5,10 +5,12 @@
 
 use std::sync::{Arc, Mutex};
 
+use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
 use tokio::sync::oneshot;
 
-use super::charset::{fit_json, fit_text};
-use super::{Store, StoreError, chatroom, osc};
+use super::charset::{NarrowColumns, fit_json, fit_text};
+use super::{Dialect, StoreError, chatroom, osc};
 
 /// A one-time answer channel carried by a [`Write`] whose caller wants its outcome
 /// (the purge reports what it deleted). Equal only to itself.
@@ -61,8 +63,11 @@ pub struct PurgeReport {
     pub conversation_ids: Vec<String>,
 }
 
-/// One unit of work for the database, applied in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One unit of work for the database, applied in order. Serialisable, because writes
+/// that wait for the database are kept in the on-disk journal (all but the purge,
+/// which runs again the next day).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Write {
     /// A chat message or notice into `chatroom_history`.
     History {
@@ -134,6 +139,7 @@ pub enum Write {
     /// every conversation left without messages and activity rows of vanished
     /// conversations. Ordered with the other writes, so a conversation's INSERT and
     /// its messages are never split by it.
+    #[serde(skip)]
     Purge {
         bound_s: i64,
         bound_ms: i64,
@@ -170,26 +176,85 @@ impl Write {
         }
     }
 
-    /// Applies the write. Multi-statement writes run in one transaction, so a retry
-    /// after a failure never duplicates rows.
-    pub async fn apply(&self, store: &Store) -> Result<(), StoreError> {
-        let narrow = store.narrow_columns();
-        let mut tx = store
-            .pool()
-            .begin()
-            .await
-            .map_err(StoreError::query("starting a transaction"))?;
+    /// Puts the write in a form the database's columns accept: 4-byte characters in
+    /// text columns that cannot hold them (3-byte `utf8`) are replaced, see
+    /// [`charset`](super::charset). Idempotent: a retry fits again to the same text.
+    pub(super) fn fit_columns(&mut self, narrow: &NarrowColumns) {
         match self {
-            Write::History {
-                room_id,
-                sub_room,
-                message,
-                timestamp_s,
-            } => {
-                let message = fit_json(message, narrow.history, "chat history entry");
-                chatroom::insert_history(&mut tx, *room_id, *sub_room, &message, *timestamp_s)
-                    .await?
+            Write::History { message, .. } => {
+                *message = fit_json(message, narrow.history, "chat history entry").into_owned();
             }
+            Write::ConversationInsert { participants, .. }
+            | Write::ConversationUpdate { participants, .. } => {
+                *participants =
+                    fit_json(participants, narrow.osc_participants, "conversation").into_owned();
+            }
+            Write::ConversationMessage { message, .. } => {
+                *message =
+                    fit_text(message, narrow.osc_message, "conversation message").into_owned();
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether this write runs in a transaction of its own, never batched with others:
+    /// the purge and the end of all sessions touch many rows that other writes may
+    /// have queued before them.
+    pub fn is_barrier(&self) -> bool {
+        matches!(self, Write::Purge { .. } | Write::EndAllSessions { .. })
+    }
+
+    /// Whether the row needs an id from an ILIAS sequence, drawn once before the first
+    /// attempt to write it.
+    pub fn needs_sequence_id(&self) -> bool {
+        matches!(self, Write::History { .. })
+    }
+
+    /// Roughly how much memory the write holds (for the queue's memory bound).
+    pub fn approx_bytes(&self) -> usize {
+        const OVERHEAD: usize = 96;
+        OVERHEAD
+            + match self {
+                Write::History { message, .. } => message.len(),
+                Write::EndSessions {
+                    room_ids,
+                    private_rooms,
+                    emptied_private_rooms,
+                    ..
+                } => 8 * (room_ids.len() + private_rooms.len() + emptied_private_rooms.len()),
+                Write::EndAllSessions { .. } | Write::Purge { .. } => 0,
+                Write::RestorePresence { userdata, .. } => userdata.len(),
+                Write::ConversationInsert {
+                    id, participants, ..
+                }
+                | Write::ConversationUpdate {
+                    id, participants, ..
+                } => id.len() + participants.len(),
+                Write::ConversationMessage {
+                    id,
+                    conversation_id,
+                    message,
+                    ..
+                } => id.len() + conversation_id.len() + message.len(),
+                Write::Activity {
+                    conversation_id, ..
+                }
+                | Write::CloseConversation {
+                    conversation_id, ..
+                } => conversation_id.len(),
+            }
+    }
+
+    /// Applies a write that is not part of a multi-row INSERT, inside the caller's
+    /// transaction. History entries and on-screen chat messages are inserted by
+    /// [`batch`](super::batch) instead. Returns the purge report for a purge.
+    pub(super) async fn apply_in(
+        &self,
+        conn: &mut AnyConnection,
+        dialect: Dialect,
+    ) -> Result<Option<PurgeReport>, StoreError> {
+        match self {
+            Write::History { .. } | Write::ConversationMessage { .. } => {}
             Write::EndSessions {
                 user_id,
                 room_ids,
@@ -197,9 +262,9 @@ impl Write {
                 emptied_private_rooms,
                 now_s,
             } => {
-                chatroom::end_user_sessions(&mut tx, *user_id, room_ids, *now_s).await?;
+                chatroom::end_user_sessions(conn, *user_id, room_ids, *now_s).await?;
                 chatroom::end_private_sessions(
-                    &mut tx,
+                    conn,
                     *user_id,
                     private_rooms,
                     emptied_private_rooms,
@@ -212,97 +277,89 @@ impl Write {
                 user_id,
                 userdata,
                 now_s,
-            } => chatroom::restore_presence(&mut tx, *room_id, *user_id, userdata, *now_s).await?,
+            } => chatroom::restore_presence(conn, *room_id, *user_id, userdata, *now_s).await?,
             Write::EndAllSessions { ilias8, now_s } => {
                 if *ilias8 {
-                    chatroom::close_private_rooms(&mut tx, *now_s).await?;
+                    chatroom::close_private_rooms(conn, *now_s).await?;
                 }
-                chatroom::end_all_sessions(&mut tx, *now_s).await?;
+                chatroom::end_all_sessions(conn, *now_s).await?;
             }
             Write::ConversationInsert {
                 id,
                 is_group,
                 participants,
-            } => {
-                let participants = fit_json(participants, narrow.osc_participants, "conversation");
-                osc::insert_conversation(&mut tx, id, *is_group, &participants).await?
-            }
+            } => osc::insert_conversation(conn, dialect, id, *is_group, participants).await?,
             Write::ConversationUpdate {
                 id,
                 is_group,
                 participants,
-            } => {
-                let participants = fit_json(participants, narrow.osc_participants, "conversation");
-                osc::update_conversation(&mut tx, id, *is_group, &participants).await?
-            }
-            Write::ConversationMessage {
-                id,
-                conversation_id,
-                user_id,
-                message,
-                timestamp_ms,
-            } => {
-                let message = fit_text(message, narrow.osc_message, "conversation message");
-                osc::insert_message(
-                    &mut tx,
-                    id,
-                    conversation_id,
-                    *user_id,
-                    &message,
-                    *timestamp_ms,
-                )
-                .await?
-            }
+            } => osc::update_conversation(conn, id, *is_group, participants).await?,
             Write::Activity {
                 conversation_id,
                 user_id,
                 timestamp_ms,
-            } => osc::track_activity(&mut tx, conversation_id, *user_id, *timestamp_ms).await?,
+            } => osc::track_activity(conn, conversation_id, *user_id, *timestamp_ms).await?,
             Write::CloseConversation {
                 conversation_id,
                 user_id,
                 now_ms,
-            } => osc::close_conversation(&mut tx, conversation_id, *user_id, *now_ms).await?,
+            } => osc::close_conversation(conn, conversation_id, *user_id, *now_ms).await?,
             Write::Purge {
-                bound_s,
-                bound_ms,
-                reply,
+                bound_s, bound_ms, ..
             } => {
-                let history = chatroom::purge_history(&mut tx, *bound_s).await?;
-                let osc = osc::purge(&mut tx, *bound_ms).await?;
-                let report = PurgeReport {
+                let history = chatroom::purge_history(conn, *bound_s).await?;
+                let osc = osc::purge(conn, *bound_ms).await?;
+                return Ok(Some(PurgeReport {
                     history,
                     messages: osc.messages,
                     conversations: osc.conversations,
                     activity: osc.activity,
                     conversation_ids: osc.conversation_ids,
-                };
-                tx.commit()
-                    .await
-                    .map_err(StoreError::query("committing a transaction"))?;
-                reply.send(report);
-                return Ok(());
+                }));
             }
         }
-        tx.commit()
-            .await
-            .map_err(StoreError::query("committing a transaction"))
+        Ok(None)
+    }
+
+    /// Hands the purge report to whoever waits for it.
+    pub(super) fn answer(&self, report: PurgeReport) {
+        if let Write::Purge { reply, .. } = self {
+            reply.send(report);
+        }
     }
 }
 
-/// Whether a failure may go away by itself (connection lost, pool exhausted), as
-/// opposed to a statement the database refuses, which would fail forever.
-pub fn is_transient(error: &StoreError) -> bool {
+/// Whether the database refused a write for good: the same statement with the same
+/// values would fail again (a value that does not fit its column, a constraint). Such
+/// writes go to the dead-letter file. Everything else (connection lost, timeouts, a
+/// table or a grant missing, deadlocks) may pass and is retried.
+pub fn is_permanent(error: &StoreError) -> bool {
     match error {
         StoreError::Query { source, .. } | StoreError::Connect { source, .. } => match source {
-            // A deadlock victim (SQLSTATE 40001) may simply try again.
-            sqlx::Error::Database(db) => db.code().as_deref() == Some("40001"),
+            sqlx::Error::Database(db) => {
+                let class = db
+                    .code()
+                    .map(|code| code.chars().take(2).collect::<String>());
+                // SQLSTATE 22 (data exception) and 23 (integrity constraint), and
+                // MySQL's "incorrect value" errors that report the generic HY000.
+                matches!(class.as_deref(), Some("22" | "23"))
+                    || db
+                        .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                        .is_some_and(|my| matches!(my.number(), 1265 | 1292 | 1366 | 1406))
+            }
             sqlx::Error::ColumnNotFound(_)
             | sqlx::Error::ColumnDecode { .. }
             | sqlx::Error::Decode(_)
-            | sqlx::Error::TypeNotFound { .. } => false,
-            _ => true,
+            | sqlx::Error::Encode(_)
+            | sqlx::Error::TypeNotFound { .. } => true,
+            _ => false,
         },
-        StoreError::NoInsertId { .. } => false,
+        StoreError::NoInsertId { .. } => true,
+        StoreError::Timeout { .. } | StoreError::Unavailable => false,
     }
+}
+
+/// Whether a failure may go away by itself (the opposite of [`is_permanent`]).
+pub fn is_transient(error: &StoreError) -> bool {
+    !is_permanent(error)
 }

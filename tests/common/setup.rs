@@ -40,7 +40,8 @@ pub struct DaemonSetup<'a> {
 }
 
 impl<'a> DaemonSetup<'a> {
-    /// [`server_cfg`] on a free port, no client, no `--user`, no extra environment.
+    /// [`server_cfg`] on a free port, no client, no `--user`; the state directory (write
+    /// journal, snapshot) is `state/` in the test directory, never the system's.
     pub fn new(dir: &'a TempDir) -> Self {
         DaemonSetup {
             dir,
@@ -48,7 +49,10 @@ impl<'a> DaemonSetup<'a> {
             clients: Vec::new(),
             client_args: Vec::new(),
             user: None,
-            env: Vec::new(),
+            env: vec![(
+                "STATE_DIRECTORY".to_string(),
+                dir.path().join("state").display().to_string(),
+            )],
         }
     }
 

@@ -56,8 +56,8 @@ export function parseDbUrl(url) {
   };
 }
 
-async function adminConnection(extra = {}) {
-  const srv = parseDbUrl(testDatabaseUrl());
+async function adminConnection(extra = {}, url = testDatabaseUrl()) {
+  const srv = parseDbUrl(url);
   try {
     return await mysql.createConnection({
       host: srv.host,
@@ -81,15 +81,18 @@ async function adminConnection(extra = {}) {
 
 /**
  * A fresh database `ilias_chat_t_<pid>_<n>_<random>` with the ILIAS `generation` (8, 9,
- * 10 or 11) schema from tests/fixtures/schema. `charset: 'utf8mb3'` builds it with
- * 3-byte utf8 tables, as many ILIAS installations still have. Call `drop()` when done.
+ * 10 or 11) schema from tests/fixtures/schema, on the test database server or the one at
+ * `url` (a string, or `{url, charset}`). `charset: 'utf8mb3'` builds it with 3-byte utf8
+ * tables, as many ILIAS installations still have. Call `drop()` when done.
  */
-export async function createTestDb(generation = 9, { charset = 'utf8mb4' } = {}) {
+export async function createTestDb(generation = 9, options = {}) {
+  const { charset = 'utf8mb4', url = testDatabaseUrl() } =
+    typeof options === 'string' ? { url: options } : options;
   if (![8, 9, 10, 11].includes(generation)) throw new Error(`no schema for ILIAS ${generation}`);
   if (!['utf8mb4', 'utf8mb3'].includes(charset)) throw new Error(`no ${charset} variant`);
-  const srv = parseDbUrl(testDatabaseUrl());
+  const srv = parseDbUrl(url);
   const name = `ilias_chat_t_${uniqueSuffix()}`;
-  const conn = await adminConnection({ multipleStatements: true });
+  const conn = await adminConnection({ multipleStatements: true }, url);
   await conn.query(
     `CREATE DATABASE \`${name}\` CHARACTER SET ${charset} COLLATE ${charset}_unicode_ci`,
   );
@@ -355,7 +358,7 @@ export async function startServer(
   const child = spawn(bin, [...asRoot, ...stateDir, serverPath, ...clientPaths], {
     cwd: dir,
     stdio: ['ignore', outFd, errFd],
-    env: serverEnv(env),
+    env: serverEnv({ STATE_DIRECTORY: path.join(dir, 'state'), ...env }),
   });
   fs.closeSync(outFd);
   fs.closeSync(errFd);
