@@ -353,9 +353,9 @@ export async function startServer(
   // Tests run as root in CI; without a service user the server would refuse to start
   // (it drops root to `onscreenchat` by default).
   const asRoot = process.getuid?.() === 0 ? ['--user', 'root'] : [];
-  // Journal and snapshot stay in the test's directory, never in /var/lib/ilias-chat.
-  const stateDir = ['--state-dir', path.join(dir, 'state')];
-  const child = spawn(bin, [...asRoot, ...stateDir, serverPath, ...clientPaths], {
+  // Journal and snapshot stay in the test's directory (STATE_DIRECTORY below, which a
+  // test may set itself), never in /var/lib/ilias-chat.
+  const child = spawn(bin, [...asRoot, serverPath, ...clientPaths], {
     cwd: dir,
     stdio: ['ignore', outFd, errFd],
     env: serverEnv({ STATE_DIRECTORY: path.join(dir, 'state'), ...env }),
