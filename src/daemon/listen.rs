@@ -49,12 +49,7 @@ pub fn take_listeners(server: &ServerConfig) -> Result<Listeners, ListenError> {
         (None, None) => None,
     };
     if let Some(listener) = &metrics {
-        listener
-            .set_nonblocking(true)
-            .map_err(|cause| ListenError::Bind {
-                target: describe(listener),
-                cause,
-            })?;
+        set_nonblocking(listener)?;
     }
     Ok(Listeners {
         chat: take_chat_listeners(server, inherited)?,
@@ -76,14 +71,19 @@ fn take_chat_listeners(
         inherited
     };
     for listener in &listeners {
-        listener
-            .set_nonblocking(true)
-            .map_err(|cause| ListenError::Bind {
-                target: describe(listener),
-                cause,
-            })?;
+        set_nonblocking(listener)?;
     }
     Ok(listeners)
+}
+
+/// tokio takes only non-blocking listeners.
+fn set_nonblocking(listener: &TcpListener) -> Result<(), ListenError> {
+    listener
+        .set_nonblocking(true)
+        .map_err(|cause| ListenError::Bind {
+            target: describe(listener),
+            cause,
+        })
 }
 
 /// Whether systemd (or another socket activator) passed listening sockets to this

@@ -135,14 +135,7 @@ pub async fn stop(chat: &RoomChat, timeout: Duration) {
             "database never connected; sessions are ended at the next start"
         );
     }
-    let left = chat.client.writes().close(timeout).await;
-    if left > 0 {
-        tracing::warn!(
-            client = chat.name(),
-            writes = left,
-            "database writes kept in the journal for the next start"
-        );
-    }
+    close_writes(chat, timeout).await;
 }
 
 /// Restart with a snapshot: the original's clean-up for every `chatroom_users` row but
@@ -179,6 +172,11 @@ async fn end_sessions_except(
 /// A stop that expects to come back (the listening socket outlives the process):
 /// every pending write, but the sessions stay open for the next process.
 pub async fn pause(chat: &RoomChat, timeout: Duration) {
+    close_writes(chat, timeout).await;
+}
+
+/// Writes what the database takes within `timeout`; the rest goes to the journal.
+async fn close_writes(chat: &RoomChat, timeout: Duration) {
     let left = chat.client.writes().close(timeout).await;
     if left > 0 {
         tracing::warn!(

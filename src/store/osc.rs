@@ -190,9 +190,24 @@ pub async fn history(
 
 /// Users who accept on-screen chat messages (`usr_pref` `chat_osc_accept_msg` = `y`).
 pub async fn accepting_users(store: &Store) -> Result<HashSet<UserId>, StoreError> {
+    users_whose_accept_setting(store, "value = ?").await
+}
+
+/// Users with a `chat_osc_accept_msg` row that is not `y` (they decline messages).
+pub async fn declining_users(store: &Store) -> Result<HashSet<UserId>, StoreError> {
+    users_whose_accept_setting(store, "(value IS NULL OR value <> ?)").await
+}
+
+/// Users whose `chat_osc_accept_msg` row passes `test` (a fixed SQL condition on `value`
+/// with one `?` for `y`).
+async fn users_whose_accept_setting(
+    store: &Store,
+    test: &'static str,
+) -> Result<HashSet<UserId>, StoreError> {
+    let sql = format!("SELECT usr_id FROM usr_pref WHERE keyword = ? AND {test}");
     store
         .bounded_for("reading message settings", LOAD_TIMEOUT, async {
-            let rows = sqlx::query("SELECT usr_id FROM usr_pref WHERE keyword = ? AND value = ?")
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind("chat_osc_accept_msg")
                 .bind("y")
                 .fetch_all(store.pool())
@@ -397,22 +412,6 @@ pub(super) async fn purge(conn: &mut AnyConnection, bound_ms: i64) -> Result<Osc
         activity,
         conversation_ids,
     })
-}
-
-/// Users with a `chat_osc_accept_msg` row that is not `y` (they decline messages).
-pub async fn declining_users(store: &Store) -> Result<HashSet<UserId>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT usr_id FROM usr_pref WHERE keyword = ? AND (value IS NULL OR value <> ?)",
-    )
-    .bind("chat_osc_accept_msg")
-    .bind("y")
-    .fetch_all(store.pool())
-    .await
-    .map_err(StoreError::query("reading message settings"))?;
-    rows.iter()
-        .map(|row| int(row, "usr_id"))
-        .collect::<Result<_, _>>()
-        .map_err(StoreError::query("reading message settings"))
 }
 
 /// The administrator's default for `chat_osc_accept_msg` (`settings`, module
