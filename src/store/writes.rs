@@ -180,18 +180,20 @@ impl Write {
     /// text columns that cannot hold them (3-byte `utf8`) are replaced, see
     /// [`charset`](super::charset). Idempotent: a retry fits again to the same text.
     pub(super) fn fit_columns(&mut self, narrow: &NarrowColumns) {
+        // Only columns that are 3-byte are rewritten: this runs for every write of every
+        // batch, and on a utf8mb4 database it must cost nothing.
         match self {
-            Write::History { message, .. } => {
-                *message = fit_json(message, narrow.history, "chat history entry").into_owned();
+            Write::History { message, .. } if narrow.history => {
+                *message = fit_json(message, true, "chat history entry").into_owned();
             }
             Write::ConversationInsert { participants, .. }
-            | Write::ConversationUpdate { participants, .. } => {
-                *participants =
-                    fit_json(participants, narrow.osc_participants, "conversation").into_owned();
+            | Write::ConversationUpdate { participants, .. }
+                if narrow.osc_participants =>
+            {
+                *participants = fit_json(participants, true, "conversation").into_owned();
             }
-            Write::ConversationMessage { message, .. } => {
-                *message =
-                    fit_text(message, narrow.osc_message, "conversation message").into_owned();
+            Write::ConversationMessage { message, .. } if narrow.osc_message => {
+                *message = fit_text(message, true, "conversation message").into_owned();
             }
             _ => {}
         }
