@@ -204,8 +204,19 @@ struct PastMessage {
     from: PastSender,
     /// As stored: escaped by the server for ILIAS 8/9 pages, like a live message.
     content: String,
-    /// Milliseconds, as in a live `message` event.
+    /// Stored as seconds or milliseconds (PHP accepts both); the page gets
+    /// milliseconds, as in a live `message` event.
     timestamp: i64,
+}
+
+impl PastMessage {
+    /// Ten digits are seconds until the year 2286.
+    fn in_milliseconds(mut self) -> Self {
+        if self.timestamp < 100_000_000_000 {
+            self.timestamp = self.timestamp.saturating_mul(1000);
+        }
+        self
+    }
 }
 
 #[derive(Deserialize, Serialize)]
@@ -225,7 +236,7 @@ async fn past_messages(store: &Store) -> Vec<PastMessage> {
     };
     rows.iter()
         .filter_map(|row| match serde_json::from_str(row) {
-            Ok(message) => Some(message),
+            Ok(message) => Some(PastMessage::in_milliseconds(message)),
             Err(error) => {
                 tracing::warn!(%error, "a stored demo room message is left out");
                 None
