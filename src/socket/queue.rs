@@ -8,6 +8,7 @@
 //! `login` wait for it ([`LoginGate`]).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use socketioxide::SocketIo;
 use socketioxide::extract::{Data, SocketRef};
@@ -24,6 +25,31 @@ const LOGIN: &str = "login";
 /// Events a single socket may have waiting; a browser that floods beyond this loses
 /// the excess (logged), the others are not affected.
 const QUEUE_LIMIT: usize = 1024;
+
+/// Event-queue tasks alive in the process (the status route shows it: it must fall
+/// back when browsers leave).
+static QUEUE_TASKS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sockets whose event queue has a task now.
+pub fn live_event_queues() -> usize {
+    QUEUE_TASKS.load(Ordering::Relaxed)
+}
+
+/// Counts one queue task for as long as it lives, however it ends.
+struct QueueTask;
+
+impl QueueTask {
+    fn started() -> QueueTask {
+        QUEUE_TASKS.fetch_add(1, Ordering::Relaxed);
+        QueueTask
+    }
+}
+
+impl Drop for QueueTask {
+    fn drop(&mut self) {
+        QUEUE_TASKS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// One thing that happened on a socket.
 #[derive(Debug)]
@@ -63,6 +89,7 @@ where
     });
     let socket = socket.clone();
     tokio::spawn(async move {
+        let _counted = QueueTask::started();
         let mut gate = LoginGate::new(LOGIN);
         'socket: while let Some(inbound) = rx.recv().await {
             for inbound in gate.admit(inbound) {
