@@ -47,6 +47,7 @@ pub(super) fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
         deletion: deletion(&root)?,
         metrics: metrics(&root.field("metrics"))?,
         reconnect_window: reconnect_window(&root.field("reconnect_window"))?,
+        edge: super::edge::load(&root)?,
     })
 }
 

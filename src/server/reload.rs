@@ -36,6 +36,8 @@ impl Server {
         };
         self.warn_about_restart(&server);
         crate::room::set_reconnect_window(server.reconnect_window);
+        crate::socket::deadline::set_login_timeout(server.edge.login_timeout);
+        self.edge.set_limits(server.edge);
         if let Some(logging) = &reloader.logging {
             logging.reload(server.log_level);
         }
