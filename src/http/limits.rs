@@ -34,7 +34,7 @@ const STATUS_RECENT: Duration = Duration::from_secs(10);
 /// The header timeout of connections accepted beyond the browser capacity: ILIAS PHP
 /// sends its request at once, and an idle connection there takes a descriptor from
 /// the backend reserve.
-const RESERVE_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+const RESERVE_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The connection limits of the process, shared by every accept loop.
 #[derive(Debug)]
