@@ -118,12 +118,12 @@ async fn campus(count: usize) {
     let db = TestDb::create(Schema::Ilias9).await;
     db.exec(
         "INSERT INTO chatroom_settings (room_id, object_id, room_type, enable_history) \
-         VALUES (1, 1001, 'repository', 1)",
+         VALUES (1, 1001, 'repository', 1);",
     )
     .await;
     db.exec(
         "REPLACE INTO chatroom_users (room_id, user_id, userdata, connected) \
-         VALUES (1, 1, '{\"login\":\"php\",\"id\":1}', UNIX_TIMESTAMP())",
+         VALUES (1, 1, '{\"login\":\"php\",\"id\":1}', UNIX_TIMESTAMP());",
     )
     .await;
     let dir = TempDir::new("bench-edge");
@@ -181,7 +181,7 @@ async fn campus(count: usize) {
         }
     }
     println!(
-        "{count} browsers in {:.1} s: {joined} joined and logged in, {refused} refused (503), {failed} failed",
+        "{count} browsers in {:.1} s: {joined} joined (login sent), {refused} refused (503), {failed} failed",
         started.elapsed().as_secs_f64()
     );
     let during = backend_latencies(port, Duration::from_secs(30)).await;
@@ -199,6 +199,9 @@ async fn campus(count: usize) {
             .count(),
         logs.lines().filter(|l| l.contains("accept failed")).count(),
     );
+    for line in logs.lines().take(20) {
+        println!("  log: {line}");
+    }
     for mut child in workers {
         drop(child.stdin.take());
         let _ = child.kill();
@@ -223,7 +226,17 @@ async fn backend_latencies(port: u16, window: Duration) -> Vec<Duration> {
         i += 1;
         let started = Instant::now();
         match get(v4(port), path, Some((KEY, SECRET))).await {
-            Ok(r) if r.status == 200 => took.push(started.elapsed()),
+            Ok(r) if r.status == 200 => {
+                let elapsed = started.elapsed();
+                if elapsed > Duration::from_millis(100) {
+                    println!(
+                        "  {path}: {:.1} ms, {:.1} s into the window",
+                        elapsed.as_secs_f64() * 1000.0,
+                        (window - (end - started)).as_secs_f64()
+                    );
+                }
+                took.push(elapsed);
+            }
             Ok(r) => println!("{path}: HTTP {} {}", r.status, r.body),
             Err(error) => println!("{path}: {error}"),
         }
