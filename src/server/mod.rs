@@ -90,6 +90,10 @@ impl Server {
         state: StateDir,
         extra: Option<ExtraRoutes>,
     ) -> Server {
+        // First: raising the descriptor limit and counting what is open belong before
+        // anything else opens descriptors.
+        let edge = http::Edge::start(server.edge, clients.len());
+        crate::socket::deadline::set_login_timeout(server.edge.login_timeout);
         let paths = SocketIoPaths::new(server.sub_directory.as_deref());
         let (socket_io, io) = SocketIo::builder()
             .req_path(INTERNAL_SOCKET_IO_PATH)
@@ -108,8 +112,6 @@ impl Server {
             routes = routes.merge(extra(registry.clone()));
         }
         room::set_reconnect_window(server.reconnect_window);
-        crate::socket::deadline::set_login_timeout(server.edge.login_timeout);
-        let edge = http::Edge::start(server.edge, clients.len());
         let server = Server {
             config: server.clone(),
             state,

@@ -3,8 +3,13 @@
 //! sockets that never will (scanners, abandoned scripts, floods) are cut off; each held
 //! about 30 KB and a descriptor for as long as its peer kept answering pings.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
+
+use socketioxide::extract::SocketRef;
+
+use crate::http::limits::Closer;
 
 /// 0: no deadline.
 static LOGIN_TIMEOUT_MS: AtomicU64 = AtomicU64::new(60_000);
@@ -26,10 +31,35 @@ pub fn login_timeout() -> Option<Duration> {
     }
 }
 
-/// Waits until the deadline of a socket that connected now; never when off.
-pub async fn login_deadline(timeout: Option<Duration>) {
-    match timeout {
-        Some(timeout) => tokio::time::sleep(timeout).await,
-        None => std::future::pending().await,
-    }
+/// How long a socket cut off by the deadline keeps its connection after the namespace
+/// disconnect, so the browser gets the DISCONNECT packet first.
+const CLOSE_AFTER_DISCONNECT: Duration = Duration::from_secs(1);
+
+/// Starts the deadline of a socket that just joined a namespace: unless the returned
+/// flag is set (its `login` arrived) by then, the socket is disconnected and its
+/// connection closed. A namespace disconnect alone would leave the engine.io connection
+/// of a client that does not close it itself.
+pub fn watch(socket: &SocketRef) -> Arc<AtomicBool> {
+    let seen = Arc::new(AtomicBool::new(false));
+    let Some(timeout) = login_timeout() else {
+        return seen;
+    };
+    let flag = seen.clone();
+    let socket = socket.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(timeout).await;
+        if flag.load(Ordering::Relaxed) || !socket.connected() {
+            return;
+        }
+        tracing::debug!(sid = %socket.id, "disconnected: no login before login_timeout");
+        let closer = socket.req_parts().extensions.get::<Closer>().cloned();
+        if let Err(error) = socket.disconnect() {
+            tracing::debug!(%error, "disconnecting a socket without login failed");
+        }
+        if let Some(closer) = closer {
+            tokio::time::sleep(CLOSE_AFTER_DISCONNECT).await;
+            closer.close();
+        }
+    });
+    seen
 }

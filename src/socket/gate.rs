@@ -29,11 +29,6 @@ impl LoginGate {
         }
     }
 
-    /// Whether the socket's `login` has come.
-    pub fn is_open(&self) -> bool {
-        self.open
-    }
-
     /// What to handle now, in order, after `inbound` arrived: nothing while it is held;
     /// the login followed by everything held; everything held before the disconnect
     /// (it is then refused like any event of a socket that never logged in).

@@ -29,9 +29,9 @@ fn server_cfg() {
                 value: 3,
                 time: TimeOfDay { hour: 3, minute: 0 },
             }),
+            edge: crate::config::EdgeLimits::default(),
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
-            edge: crate::config::EdgeLimits::default(),
         }
     );
     assert_eq!(
@@ -63,9 +63,9 @@ fn server_cfg_log_zero() {
             error_log: None,
             log_level: LogLevel::Info,
             deletion: None,
+            edge: crate::config::EdgeLimits::default(),
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
-            edge: crate::config::EdgeLimits::default(),
         }
     );
     assert_eq!(
@@ -108,9 +108,9 @@ fn server_cfg_https() {
                     minute: 15
                 },
             }),
+            edge: crate::config::EdgeLimits::default(),
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
-            edge: crate::config::EdgeLimits::default(),
         }
     );
     assert_eq!(
