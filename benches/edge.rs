@@ -181,7 +181,7 @@ async fn campus(count: usize) {
         }
     }
     println!(
-        "{count} browsers in {:.1} s: {joined} joined (login sent), {refused} refused (503), {failed} failed",
+        "{count} browsers in {:.1} s: {joined} joined and logged in, {refused} refused (503), {failed} failed",
         started.elapsed().as_secs_f64()
     );
     let during = backend_latencies(port, Duration::from_secs(30)).await;
@@ -345,7 +345,20 @@ async fn browser(addr: SocketAddr, local: IpAddr, user: usize) -> std::io::Resul
     ws.join(NAMESPACE).await?;
     ws.send_text(&format!("42{NAMESPACE},[\"login\",{user},\"user{user}\"]"))
         .await?;
-    Ok(ws)
+    // The on-screen chat answers a login with `login` (the participant).
+    let answer = format!("42{NAMESPACE},[\"login\"");
+    loop {
+        match ws.recv_eio().await? {
+            Some(message) if message.starts_with(&answer) => return Ok(ws),
+            Some(_) => continue,
+            None => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "closed before the login was answered",
+                ));
+            }
+        }
+    }
 }
 
 async fn slowloris() {
