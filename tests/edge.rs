@@ -3,7 +3,7 @@
 //!
 //! * descriptors: the soft limit is raised to the hard limit; with every descriptor
 //!   taken by idle connections, ILIAS PHP's backend call is still answered and a
-//!   browser gets 503, and the log says so once (not every 100 ms);
+//!   browser gets 503, and the log says so once (not every 100 ms), `STATUS=` too;
 //! * `header_timeout`: 50 slowloris connections (one header byte a second) are closed
 //!   within it, and so is an idle keep-alive connection;
 //! * `max_connections_per_address`: one address cannot open more, 127.0.0.1 (the proxy,
@@ -17,6 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::systemd::NotifySocket;
 use common::{
     Daemon, DaemonSetup, EIO_WS_PATH, Schema, TempDir, TestDb, Ws, client_cfg, get, is_root,
     unreachable_client, v4, wait_http_200,
@@ -34,6 +35,17 @@ const BROWSER: &str = "/socket.io/?EIO=4&transport=polling";
 /// Starts the daemon (behind `prlimit` when `nofile` is given) and waits until the
 /// backend answers.
 async fn start(dir: &TempDir, client: Value, keys: Value, nofile: Option<&str>) -> (Daemon, u16) {
+    start_with(dir, client, keys, nofile, None).await
+}
+
+/// [`start`] with one more variable in the daemon's environment.
+async fn start_with(
+    dir: &TempDir,
+    client: Value,
+    keys: Value,
+    nofile: Option<&str>,
+    env: Option<(String, String)>,
+) -> (Daemon, u16) {
     let mut setup = DaemonSetup::new(dir)
         .server_keys(keys)
         .server_key("log_level", json!("info"))
@@ -41,6 +53,9 @@ async fn start(dir: &TempDir, client: Value, keys: Value, nofile: Option<&str>) 
     // As root the daemon would drop to `onscreenchat`, which test hosts lack.
     if is_root() {
         setup = setup.user("root");
+    }
+    if let Some(var) = env {
+        setup = setup.env(var);
     }
     let port = setup.port();
     let daemon = match nofile {
@@ -87,14 +102,28 @@ fn lines_with(logs: &str, needle: &str) -> usize {
 async fn backend_is_served_when_browsers_take_every_descriptor() {
     let db = TestDb::create(Schema::Ilias9).await;
     let dir = TempDir::new("edge-fds");
+    let notify = NotifySocket::bind(dir.path());
     // A long header timeout: the idle connections stay for the whole test.
-    let (daemon, port) = start(
+    let (daemon, port) = start_with(
         &dir,
         client_cfg(NAME, KEY, SECRET, &db),
         json!({ "header_timeout": 60 }),
         Some("256:512"),
+        Some(notify.env()),
     )
     .await;
+    let status = |d: &common::systemd::Datagram, text: &str| {
+        d.get("STATUS").is_some_and(|s| s.contains(text))
+    };
+    notify
+        .expect(
+            0,
+            Duration::from_secs(5),
+            &daemon,
+            "STATUS= names the low limit",
+            |d| status(d, "open file limit 512 below"),
+        )
+        .await;
 
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", daemon.pid)).expect("limits");
     let open_files = limits
@@ -147,6 +176,15 @@ async fn backend_is_served_when_browsers_take_every_descriptor() {
         "a browser beyond the capacity: {browser:?}"
     );
     eprintln!("backend answered in {took:?} with 700 idle connections on a 512 limit");
+    notify
+        .expect(
+            0,
+            Duration::from_secs(8),
+            &daemon,
+            "STATUS= tells that browsers are refused",
+            |d| status(d, "connection limit reached"),
+        )
+        .await;
 
     let logs = daemon.logs();
     assert_eq!(
