@@ -22,12 +22,12 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::require_tool;
 use common::{
     Daemon, DaemonSetup, EIO_WS_PATH, Schema, TempDir, TestDb, Ws, client_cfg, get, is_root, v4,
     wait_http_200,
@@ -88,7 +88,7 @@ async fn start_server(dir: &TempDir, db: Option<&TestDb>) -> (Daemon, u16) {
     let port = setup.port();
     let daemon = match std::env::var("ILIAS_CHAT_NOFILE") {
         Ok(limits) => setup.spawn_via(
-            Path::new("/usr/bin/prlimit"),
+            &require_tool("prlimit", "util-linux"),
             &[format!("--nofile={limits}"), "--".to_owned()],
         ),
         Err(_) => setup.spawn(),

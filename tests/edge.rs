@@ -14,9 +14,9 @@
 mod common;
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::require_tool;
 use common::systemd::NotifySocket;
 use common::{
     Daemon, DaemonSetup, EIO_WS_PATH, Schema, TempDir, TestDb, Ws, client_cfg, get, is_root,
@@ -60,7 +60,7 @@ async fn start_with(
     let port = setup.port();
     let daemon = match nofile {
         Some(limits) => setup.spawn_via(
-            Path::new("/usr/bin/prlimit"),
+            &require_tool("prlimit", "util-linux"),
             &[format!("--nofile={limits}"), "--".to_owned()],
         ),
         None => setup.spawn(),
