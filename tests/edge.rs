@@ -381,6 +381,12 @@ async fn a_socket_that_never_logs_in_is_disconnected_after_login_timeout() {
         daemon.logs()
     );
     assert!(disconnected, "the socket was told (socket.io DISCONNECT)");
+    let logs = daemon.logs();
+    assert_eq!(
+        lines_with(&logs, "sockets disconnected for sending no login"),
+        1,
+        "the cut-off is logged (in aggregate)\n{logs}"
+    );
 
     // The socket that logged in is still there: it is answered.
     let still = tokio::time::timeout(Duration::from_secs(3), async {

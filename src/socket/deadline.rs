@@ -3,9 +3,9 @@
 //! sockets that never will (scanners, abandoned scripts, floods) are cut off; each held
 //! about 30 KB and a descriptor for as long as its peer kept answering pings.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use socketioxide::extract::SocketRef;
 
@@ -31,6 +31,27 @@ pub fn login_timeout() -> Option<Duration> {
     }
 }
 
+/// Sockets cut off since the last line about them, and when that line was.
+static CUT_OFF: Mutex<(u64, Option<Instant>)> = Mutex::new((0, None));
+
+/// How often the count of cut-off sockets is logged while it grows.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// Logs the first socket cut off, then a count at most every [`REPORT_EVERY`]: a
+/// flood of sockets that never log in must not flood the log.
+fn count_cut_off() {
+    let mut cut = CUT_OFF.lock().unwrap_or_else(|p| p.into_inner());
+    cut.0 += 1;
+    let due = cut.1.is_none_or(|last| last.elapsed() >= REPORT_EVERY);
+    if due {
+        tracing::info!(
+            count = cut.0,
+            "sockets disconnected for sending no login within login_timeout"
+        );
+        *cut = (0, Some(Instant::now()));
+    }
+}
+
 /// How long a socket cut off by the deadline keeps its connection after the namespace
 /// disconnect, so the browser gets the DISCONNECT packet first.
 const CLOSE_AFTER_DISCONNECT: Duration = Duration::from_secs(1);
@@ -52,6 +73,7 @@ pub fn watch(socket: &SocketRef) -> Arc<AtomicBool> {
             return;
         }
         tracing::debug!(sid = %socket.id, "disconnected: no login before login_timeout");
+        count_cut_off();
         let closer = socket.req_parts().extensions.get::<Closer>().cloned();
         if let Err(error) = socket.disconnect() {
             tracing::debug!(%error, "disconnecting a socket without login failed");
