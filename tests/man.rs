@@ -5,7 +5,7 @@
 //! * `mandoc -T lint -W warning` is clean (exit 0, no output), `groff -man -ww -z`
 //!   prints nothing, and `man --warnings` renders them at 80 columns without a warning
 //!   (what lintian's manpage check runs);
-//! * every key `src/config/server.rs` and `src/config/client.rs` read (`x.field("key")`)
+//! * every key `src/config/server.rs`, `src/config/edge.rs` and `src/config/client.rs` read (`x.field("key")`)
 //!   has an entry in the matching section of ilias-chat.cfg(5);
 //! * every long option `ilias-chat --help` lists, every sysexits code `src/main.rs` and
 //!   `src/config` exit with, and every `ILIAS_CHAT_*` variable the code reads appear in
@@ -190,6 +190,22 @@ fn every_server_cfg_key_is_documented() {
         );
     }
     assert_documented("src/config/server.rs", "SERVER.CFG", &keys);
+}
+
+#[test]
+fn every_connection_limit_key_is_documented() {
+    let keys = keys_read(&read("src/config/edge.rs"));
+    for expected in [
+        "header_timeout",
+        "login_timeout",
+        "max_connections_per_address",
+    ] {
+        assert!(
+            keys.contains(expected),
+            "parser found no {expected:?}: {keys:?}"
+        );
+    }
+    assert_documented("src/config/edge.rs", "SERVER.CFG", &keys);
 }
 
 #[test]

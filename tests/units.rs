@@ -242,6 +242,27 @@ fn service_is_type_notify_reloads_with_sighup_and_runs_as_onscreenchat() {
     );
 }
 
+/// Issue 11: a campus-sized number of browsers fits under the unit's descriptor limit
+/// (systemd's default soft limit of 1024 stopped the service at about 1,000), and the
+/// bound socket's backlog takes a reconnect wave.
+#[test]
+fn service_has_room_for_a_campus() {
+    let service = read_unit("ilias-chat.service");
+    let limit =
+        value(&service, "Service", "LimitNOFILE").expect("LimitNOFILE= in ilias-chat.service");
+    let soft = limit.split(':').next().unwrap_or_default();
+    let soft: u64 = soft
+        .parse()
+        .unwrap_or_else(|e| panic!("LimitNOFILE={limit}: {e}"));
+    assert!(soft >= 65_536, "LimitNOFILE={limit} is below 65536");
+    let socket = read_unit("ilias-chat.socket");
+    let backlog: u32 = value(&socket, "Socket", "Backlog")
+        .expect("Backlog= in ilias-chat.socket")
+        .parse()
+        .expect("Backlog= is a number");
+    assert!(backlog >= 4096, "Backlog={backlog} is below 4096");
+}
+
 /// `name → id` from a passwd/group file of the temp root.
 fn ids(file: &Path) -> Vec<(String, u32)> {
     fs::read_to_string(file)

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 mod client;
+mod edge;
 mod enums;
 mod identity;
 mod server;
@@ -18,6 +19,7 @@ mod value;
 #[cfg(test)]
 mod tests;
 
+pub use edge::EdgeLimits;
 pub use enums::InvalidValue;
 pub use identity::{DEFAULT_SESSION_COOKIE, IdentityConfig, VerifySession};
 
@@ -128,6 +130,8 @@ pub struct ServerConfig {
     /// `metrics` extension key: where the Prometheus metrics are served; `None` (the
     /// default) serves none.
     pub metrics: Option<MetricsListen>,
+    /// `header_timeout`, `login_timeout`, `max_connections_per_address` extension keys.
+    pub edge: EdgeLimits,
 }
 
 /// The listener of the Prometheus metrics (`"metrics": {"address": …, "port": …}` in

@@ -45,6 +45,7 @@ pub(super) fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
         error_log: root.field("error_log").optional_path(LOG)?,
         log_level: log_level(&root.field("log_level"))?,
         deletion: deletion(&root)?,
+        edge: super::edge::load(&root)?,
         metrics: metrics(&root.field("metrics"))?,
         reconnect_window: reconnect_window(&root.field("reconnect_window"))?,
     })

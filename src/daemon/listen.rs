@@ -137,11 +137,24 @@ pub fn bind(address: &str, port: u16) -> Result<TcpListener, ListenError> {
         address: address.to_string(),
         port,
     })?;
-    TcpListener::bind(first).map_err(|cause| ListenError::Bind {
+    let listener = TcpListener::bind(first).map_err(|cause| ListenError::Bind {
         target: first.to_string(),
         cause,
-    })
+    })?;
+    // Calling listen() again on a listening socket sets its backlog. The kernel caps it
+    // at net.core.somaxconn (4096 by default since Linux 5.4).
+    if let Err(error) = nix::sys::socket::Backlog::new(BACKLOG)
+        .and_then(|backlog| nix::sys::socket::listen(&listener, backlog))
+    {
+        tracing::debug!(%error, "cannot enlarge the listen backlog");
+    }
+    Ok(listener)
 }
+
+/// The listen backlog of sockets bound from server.cfg (systemd's `Backlog=` decides
+/// for passed ones): a wave of browsers reconnecting after a restart fits in it instead
+/// of being dropped and retried seconds later.
+const BACKLOG: i32 = 4096;
 
 /// `ip:port` of a listener, for messages.
 pub fn describe(listener: &TcpListener) -> String {

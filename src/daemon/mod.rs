@@ -2,6 +2,7 @@
 //! service manager, privileges, signals.
 
 pub mod exit;
+pub mod fds;
 pub mod listen;
 pub mod logging;
 pub mod notify;

@@ -17,6 +17,7 @@ use tower::ServiceExt;
 
 use super::backend;
 use super::bundle::BundleFile;
+use super::limits::Closer;
 
 /// The path socketioxide is built with; public paths are rewritten to it.
 pub const INTERNAL_SOCKET_IO_PATH: &str = "/socket.io";
@@ -89,6 +90,12 @@ fn rewrite(uri: &Uri, rest: &str) -> Option<Uri> {
 #[derive(Clone)]
 pub struct Dispatch {
     inner: Arc<Inner>,
+    /// Socket.io requests get 503: the connection was accepted from the descriptors
+    /// kept for ILIAS PHP's backend calls.
+    refuse_browsers: bool,
+    /// Closes the connection this service is for; handed to socket.io in the request
+    /// extensions (the login deadline uses it).
+    closer: Option<Closer>,
 }
 
 struct Inner {
@@ -111,14 +118,33 @@ impl Dispatch {
                 socket_io,
                 routes: routes.fallback(backend::not_found),
             }),
+            refuse_browsers: false,
+            closer: None,
         }
+    }
+
+    /// The service for one connection, which `closer` closes.
+    pub fn for_connection(mut self, closer: Closer) -> Dispatch {
+        self.closer = Some(closer);
+        self
+    }
+
+    /// The service for a connection on which browsers are refused (503, connection
+    /// closed) and backend calls served.
+    pub fn refusing_browsers(mut self) -> Dispatch {
+        self.refuse_browsers = true;
+        self
     }
 
     async fn handle(self, mut request: Request<Incoming>) -> Response<Body> {
         match self.inner.paths.classify(request.uri()) {
+            Target::Bundle(_) | Target::SocketIo(_) if self.refuse_browsers => over_capacity(),
             Target::Bundle(file) => file.response(),
             Target::SocketIo(uri) => {
                 *request.uri_mut() = uri;
+                if let Some(closer) = &self.closer {
+                    request.extensions_mut().insert(closer.clone());
+                }
                 self.socket_io(request).await
             }
             Target::Other => {
@@ -162,6 +188,17 @@ impl Dispatch {
         add_cors(response.headers_mut(), origin);
         response
     }
+}
+
+/// 503 for a browser while descriptors are short; the connection is closed so that
+/// its descriptor goes back to the backend reserve at once.
+fn over_capacity() -> Response<Body> {
+    let mut response = Response::new(Body::from("the chat server is at its connection limit\n"));
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+    response
 }
 
 /// Any origin may use socket.io, with credentials, as in the original's CORS setup.

@@ -6,16 +6,19 @@ pub mod auth;
 pub mod backend;
 pub mod bundle;
 pub mod dispatch;
+pub mod limits;
 pub mod tls;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 pub use dispatch::{Dispatch, SocketIoPaths};
+pub use limits::Edge;
 pub use tls::SharedTls;
 
 /// How long a TLS handshake may take before the connection is dropped.
@@ -29,11 +32,12 @@ pub struct Serving {
 }
 
 impl Serving {
-    /// Starts accepting on every listener.
+    /// Starts accepting on every listener, each connection within `edge`'s limits.
     pub fn start(
         listeners: Vec<TcpListener>,
         tls: Option<SharedTls>,
         service: Dispatch,
+        edge: Arc<Edge>,
     ) -> Serving {
         // Every connection holds a receiver; `closed()` on the sender tells when all ended.
         let (drain_tx, drain_rx) = watch::channel(false);
@@ -44,6 +48,7 @@ impl Serving {
                 tls.clone(),
                 service.clone(),
                 drain_rx.clone(),
+                edge.clone(),
             ));
         }
         Serving {
@@ -82,22 +87,38 @@ async fn accept_loop(
     tls: Option<SharedTls>,
     service: Dispatch,
     drain: watch::Receiver<bool>,
+    edge: Arc<Edge>,
 ) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
-            Err(error) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(%error, "accept failed");
+            // EMFILE: a spare descriptor was given up, the next accept can succeed.
+            Err(error) if edge.accept_failed(&error) => continue,
+            Err(_) => {
+                // Back off instead of spinning (logged in aggregate by `edge`).
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
+        edge.accepted();
+        // `None`: its address has too many connections; dropping the stream closes it.
+        let Some(ticket) = edge.admit(peer) else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
+        let service = if ticket.browsers_refused() {
+            service.clone().refusing_browsers()
+        } else {
+            service.clone()
+        };
+        let header_timeout = ticket.header_timeout();
+        let stream = limits::Tracked::new(stream, ticket);
+        let service = service.for_connection(stream.closer());
         tokio::spawn(connection(
             stream,
+            header_timeout,
             tls.clone(),
-            service.clone(),
+            service,
             drain.clone(),
             peer,
         ));
@@ -105,14 +126,15 @@ async fn accept_loop(
 }
 
 async fn connection(
-    stream: TcpStream,
+    stream: limits::Tracked<TcpStream>,
+    header_timeout: Duration,
     tls: Option<SharedTls>,
     service: Dispatch,
     drain: watch::Receiver<bool>,
     peer: std::net::SocketAddr,
 ) {
     match tls {
-        None => serve_http(TokioIo::new(stream), service, drain).await,
+        None => serve_http(TokioIo::new(stream), service, drain, header_timeout).await,
         Some(shared) => {
             // Read per connection: a reload may have installed a renewed certificate.
             let acceptor = shared
@@ -120,7 +142,9 @@ async fn connection(
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .clone();
             match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => serve_http(TokioIo::new(stream), service, drain).await,
+                Ok(Ok(stream)) => {
+                    serve_http(TokioIo::new(stream), service, drain, header_timeout).await
+                }
                 Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
@@ -128,11 +152,20 @@ async fn connection(
     }
 }
 
-async fn serve_http<I>(io: TokioIo<I>, service: Dispatch, mut drain: watch::Receiver<bool>)
-where
+/// Serves HTTP/1 on a connection. hyper's header timer runs from the moment it waits
+/// for a request head to its end, after the accept and again after every response, so
+/// `header_timeout` closes both slow-header (slowloris) and idle keep-alive connections.
+async fn serve_http<I>(
+    io: TokioIo<I>,
+    service: Dispatch,
+    mut drain: watch::Receiver<bool>,
+    header_timeout: Duration,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
         .serve_connection(io, service)
         .with_upgrades();
     let mut connection = std::pin::pin!(connection);

@@ -78,6 +78,8 @@ pub struct Server {
     connectors: Mutex<HashMap<String, AbortHandle>>,
     /// Poked when something shown in `STATUS=` changed.
     status_changed: Arc<Notify>,
+    /// Connection limits: descriptors, per address, header timeout.
+    edge: Arc<http::Edge>,
 }
 
 impl Server {
@@ -88,6 +90,10 @@ impl Server {
         state: StateDir,
         extra: Option<ExtraRoutes>,
     ) -> Server {
+        // First: raising the descriptor limit and counting what is open belong before
+        // anything else opens descriptors.
+        let edge = http::Edge::start(server.edge, clients.len());
+        crate::socket::deadline::set_login_timeout(server.edge.login_timeout);
         let paths = SocketIoPaths::new(server.sub_directory.as_deref());
         let (socket_io, io) = SocketIo::builder()
             .req_path(INTERNAL_SOCKET_IO_PATH)
@@ -115,6 +121,7 @@ impl Server {
             paths,
             connectors: Mutex::new(HashMap::new()),
             status_changed: Arc::new(Notify::new()),
+            edge,
         };
         for config in clients {
             server.add_client(config, false);
@@ -222,14 +229,18 @@ impl Server {
             })
             .collect();
         let connections = open_sockets(&self.io, None);
-        format!(
+        let line = format!(
             "{} client{} ({}), {} connection{}",
             clients.len(),
             if clients.len() == 1 { "" } else { "s" },
             states.join(", "),
             connections,
             if connections == 1 { "" } else { "s" },
-        )
+        );
+        match self.edge.status_note() {
+            Some(note) => format!("{line}; {note}"),
+            None => line,
+        }
     }
 
     /// Serves until `stop` turns true, then says `shutdown` to every browser, closes
@@ -261,7 +272,12 @@ impl Server {
         let chats: crate::jobs::ClientList =
             Arc::new(move || registry.all().into_iter().map(|c| c.im).collect());
         let _jobs = crate::jobs::spawn(chats, self.config.deletion, stop.clone());
-        let mut serving = http::Serving::start(listeners, tls.clone(), self.dispatch.clone());
+        let mut serving = http::Serving::start(
+            listeners,
+            tls.clone(),
+            self.dispatch.clone(),
+            self.edge.clone(),
+        );
         // The listeners were bound before and the accept loops run: connections work.
         notify::ready(&self.status_line());
 

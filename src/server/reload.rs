@@ -34,6 +34,8 @@ impl Server {
                 return format!("reload failed: {error}; {}", self.status_line());
             }
         };
+        crate::socket::deadline::set_login_timeout(server.edge.login_timeout);
+        self.edge.set_limits(server.edge);
         self.warn_about_restart(&server);
         crate::room::set_reconnect_window(server.reconnect_window);
         if let Some(logging) = &reloader.logging {

@@ -5,6 +5,7 @@
 //! and is attached through [`Namespace`], which logs refusals in one place.
 
 pub mod args;
+pub mod deadline;
 pub mod gate;
 pub mod handshake;
 pub mod namespace;

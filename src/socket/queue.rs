@@ -16,6 +16,7 @@ use socketioxide::handler::ConnectHandler;
 use tokio::sync::mpsc;
 
 use crate::socket::args::EventArgs;
+use crate::socket::deadline;
 use crate::socket::gate::LoginGate;
 
 /// The event that logs a socket in, in both namespaces: what comes before it waits
@@ -68,12 +69,17 @@ where
     Fut: Future<Output = ()> + Send,
 {
     let (tx, mut rx) = mpsc::channel::<Inbound>(QUEUE_LIMIT);
+    let login_seen = deadline::watch(socket);
     for &name in events {
         let tx = tx.clone();
         let sid = socket.id;
+        let login_seen = (name == LOGIN).then(|| login_seen.clone());
         // A plain closure (not `async`): its body runs synchronously when the packet
         // is read, so the queue order is the arrival order.
         socket.on(name, move |Data(args): Data<EventArgs>| {
+            if let Some(seen) = &login_seen {
+                seen.store(true, Ordering::Relaxed);
+            }
             if tx.try_send(Inbound::Event { name, args }).is_err() {
                 tracing::warn!(%sid, event = name, "ignored: too many events waiting on this socket");
             }

@@ -18,6 +18,7 @@
 //!   may stop and start again.
 //! * `tools` and `users`: the real tools a test needs (fail, never skip, when missing)
 //!   and [`ScratchUser`], a throwaway system user.
+//! * `ws`: [`Ws`], a minimal websocket client for Engine.IO over websocket.
 //! * [`systemd`]: the `NOTIFY_SOCKET` receiver and `systemd-socket-activate` helpers.
 //!
 //! The database server comes from `ILIAS_CHAT_TEST_DATABASE_URL`
@@ -41,6 +42,7 @@ mod setup;
 pub mod systemd;
 mod tools;
 mod users;
+mod ws;
 
 pub use configs::{client_cfg, server_cfg, unreachable_client};
 pub use db::{
@@ -58,3 +60,4 @@ pub use server::TestServer;
 pub use setup::DaemonSetup;
 pub use tools::{is_root, require_root, require_tool, run_tool};
 pub use users::{ProcIds, ScratchUser, proc_ids, scratch_user_if_root};
+pub use ws::{EIO_WS_PATH, Ws};

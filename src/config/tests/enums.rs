@@ -91,6 +91,7 @@ fn server(address: &str) -> ServerConfig {
         error_log: None,
         log_level: LogLevel::Info,
         deletion: None,
+        edge: crate::config::EdgeLimits::default(),
         metrics: None,
         reconnect_window: std::time::Duration::from_secs(1800),
     }

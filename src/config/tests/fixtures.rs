@@ -29,6 +29,7 @@ fn server_cfg() {
                 value: 3,
                 time: TimeOfDay { hour: 3, minute: 0 },
             }),
+            edge: crate::config::EdgeLimits::default(),
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
         }
@@ -62,6 +63,7 @@ fn server_cfg_log_zero() {
             error_log: None,
             log_level: LogLevel::Info,
             deletion: None,
+            edge: crate::config::EdgeLimits::default(),
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
         }
@@ -106,6 +108,7 @@ fn server_cfg_https() {
                     minute: 15
                 },
             }),
+            edge: crate::config::EdgeLimits::default(),
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
         }

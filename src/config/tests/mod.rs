@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::ConfigError;
 
 mod client;
+mod edge;
 mod enums;
 mod fixtures;
 mod server;

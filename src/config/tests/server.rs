@@ -603,6 +603,7 @@ fn unknown_keys_are_ignored() {
             error_log: None,
             log_level: LogLevel::Info,
             deletion: None,
+            edge: crate::config::EdgeLimits::default(),
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
         }

@@ -1,0 +1,407 @@
+//! Issue 11 goals, "hardened at the edges", against the release binary on loopback:
+//!
+//!   campus [N]   — N websocket browsers (default 20,000) join the on-screen chat and
+//!                  log in, held by two worker processes (each has its own descriptor
+//!                  limit); while they are open, ILIAS PHP's backend calls (Heartbeat,
+//!                  Connect, EnterPrivateRoom, each on a fresh connection as PHP makes
+//!                  them) are timed for 30 s. Reports how many browsers were accepted,
+//!                  refused (503) or failed, the backend latency, the server's RSS and
+//!                  its descriptor limit.
+//!   slowloris    — 50 connections sending one header byte a second, with the default
+//!                  `header_timeout`: when the last one is closed.
+//!
+//! The server runs with the descriptor limit of this shell (raise it with `ulimit -n`;
+//! the packaged unit sets LimitNOFILE=65536), or with `ILIAS_CHAT_NOFILE=soft:hard`
+//! through prlimit. MariaDB as for the tests (ILIAS_CHAT_TEST_DATABASE_URL).
+//!
+//!   cargo bench --bench edge -- campus 20000
+//!   cargo bench --bench edge -- slowloris
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::require_tool;
+use common::{
+    Daemon, DaemonSetup, EIO_WS_PATH, Schema, TempDir, TestDb, Ws, client_cfg, get, is_root, v4,
+    wait_http_200,
+};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const NAME: &str = "bench";
+const KEY: &str = "bench";
+const SECRET: &str = "bench-secret";
+const NAMESPACE: &str = "/bench-im";
+const WORKERS: usize = 2;
+/// Connections a worker opens at once.
+const IN_FLIGHT: usize = 256;
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    raise_own_limit();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    match args.first().map(String::as_str) {
+        Some("worker") => runtime.block_on(worker(&args[1..])),
+        Some("slowloris") => runtime.block_on(slowloris()),
+        Some("campus") | None => {
+            let count = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(20_000);
+            runtime.block_on(campus(count));
+        }
+        Some(other) => panic!("unknown scenario {other:?}: campus [N] | slowloris"),
+    }
+}
+
+fn raise_own_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
+async fn start_server(dir: &TempDir, db: Option<&TestDb>) -> (Daemon, u16) {
+    let client = match db {
+        Some(db) => client_cfg(NAME, KEY, SECRET, db),
+        None => common::unreachable_client(NAME, KEY, SECRET),
+    };
+    let mut setup = DaemonSetup::new(dir)
+        .server_key("log_level", json!("warning"))
+        .client(client);
+    if is_root() {
+        setup = setup.user("root");
+    }
+    let port = setup.port();
+    let daemon = match std::env::var("ILIAS_CHAT_NOFILE") {
+        Ok(limits) => setup.spawn_via(
+            &require_tool("prlimit", "util-linux"),
+            &[format!("--nofile={limits}"), "--".to_owned()],
+        ),
+        Err(_) => setup.spawn(),
+    };
+    if let Err(error) = wait_http_200(
+        v4(port),
+        "/backend/Heartbeat/bench",
+        Duration::from_secs(30),
+    )
+    .await
+    {
+        panic!("server not ready: {error}\n{}", daemon.logs());
+    }
+    (daemon, port)
+}
+
+fn proc_field(pid: u32, file: &str, prefix: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+async fn campus(count: usize) {
+    let db = TestDb::create(Schema::Ilias9).await;
+    db.exec(
+        "INSERT INTO chatroom_settings (room_id, object_id, room_type, enable_history) \
+         VALUES (1, 1001, 'repository', 1);",
+    )
+    .await;
+    db.exec(
+        "REPLACE INTO chatroom_users (room_id, user_id, userdata, connected) \
+         VALUES (1, 1, '{\"login\":\"php\",\"id\":1}', UNIX_TIMESTAMP());",
+    )
+    .await;
+    let dir = TempDir::new("bench-edge");
+    let (daemon, port) = start_server(&dir, Some(&db)).await;
+    println!(
+        "server {}",
+        proc_field(daemon.pid, "limits", "Max open files")
+    );
+    println!(
+        "RSS at start: {}",
+        proc_field(daemon.pid, "status", "VmRSS")
+    );
+
+    let before = backend_latencies(port, Duration::from_secs(5)).await;
+    println!("backend, no browsers: {}", summary(&before));
+
+    let per_worker = count.div_ceil(WORKERS);
+    let exe = std::env::current_exe().expect("current exe");
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..WORKERS {
+        let n = per_worker.min(count - w * per_worker);
+        let child = Command::new(&exe)
+            .args([
+                "worker",
+                &port.to_string(),
+                &n.to_string(),
+                &(10_000 + w * per_worker).to_string(),
+                &format!("127.0.0.{}", w + 2),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("worker");
+        workers.push(child);
+    }
+    // Each worker prints one line when all its connections are made.
+    let mut joined = 0u64;
+    let mut refused = 0u64;
+    let mut failed = 0u64;
+    for child in &mut workers {
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("worker line");
+        let numbers: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        if let [j, r, f] = numbers[..] {
+            joined += j;
+            refused += r;
+            failed += f;
+        }
+    }
+    println!(
+        "{count} browsers in {:.1} s: {joined} joined and logged in, {refused} refused (503), {failed} failed",
+        started.elapsed().as_secs_f64()
+    );
+    let during = backend_latencies(port, Duration::from_secs(30)).await;
+    println!("backend, {joined} browsers open: {}", summary(&during));
+    println!(
+        "RSS with browsers open: {}",
+        proc_field(daemon.pid, "status", "VmRSS")
+    );
+    let logs = daemon.logs();
+    println!(
+        "log lines: {} (\"connection limit reached\": {}, \"accept failed\": {})",
+        logs.lines().count(),
+        logs.lines()
+            .filter(|l| l.contains("connection limit reached"))
+            .count(),
+        logs.lines().filter(|l| l.contains("accept failed")).count(),
+    );
+    for line in logs.lines().take(20) {
+        println!("  log: {line}");
+    }
+    for mut child in workers {
+        drop(child.stdin.take());
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    drop(daemon);
+    db.drop_db().await;
+}
+
+/// Times ILIAS PHP's calls for `window`, one every 50 ms, each on a fresh connection.
+async fn backend_latencies(port: u16, window: Duration) -> Vec<Duration> {
+    let calls = [
+        "/backend/Heartbeat/bench".to_owned(),
+        "/backend/Connect/bench/1/1".to_owned(),
+        "/backend/EnterPrivateRoom/bench/1/1".to_owned(),
+    ];
+    let end = Instant::now() + window;
+    let mut took = Vec::new();
+    let mut i = 0;
+    while Instant::now() < end {
+        let path = &calls[i % calls.len()];
+        i += 1;
+        let started = Instant::now();
+        match get(v4(port), path, Some((KEY, SECRET))).await {
+            Ok(r) if r.status == 200 => {
+                let elapsed = started.elapsed();
+                if elapsed > Duration::from_millis(100) {
+                    println!(
+                        "  {path}: {:.1} ms, {:.1} s into the window",
+                        elapsed.as_secs_f64() * 1000.0,
+                        (window - (end - started)).as_secs_f64()
+                    );
+                }
+                took.push(elapsed);
+            }
+            Ok(r) => println!("{path}: HTTP {} {}", r.status, r.body),
+            Err(error) => println!("{path}: {error}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    took
+}
+
+fn summary(took: &[Duration]) -> String {
+    let mut sorted = took.to_vec();
+    sorted.sort();
+    let at = |q: f64| {
+        sorted
+            .get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    format!(
+        "{} calls, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, over 100 ms: {}",
+        sorted.len(),
+        at(0.5).as_secs_f64() * 1000.0,
+        at(0.99).as_secs_f64() * 1000.0,
+        sorted.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
+        sorted
+            .iter()
+            .filter(|d| **d > Duration::from_millis(100))
+            .count()
+    )
+}
+
+/// `worker PORT COUNT FIRST_USER LOCAL_IP`: opens COUNT browsers, prints
+/// "JOINED REFUSED FAILED", then holds them (answering pings) until stdin closes.
+async fn worker(args: &[String]) {
+    let port: u16 = args[0].parse().expect("port");
+    let count: usize = args[1].parse().expect("count");
+    let first_user: usize = args[2].parse().expect("first user");
+    let local: IpAddr = args[3].parse().expect("local ip");
+    let joined = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    for i in 0..count {
+        let permit = slots.clone().acquire_owned().await.expect("semaphore");
+        let (joined, refused, failed, done) = (
+            joined.clone(),
+            refused.clone(),
+            failed.clone(),
+            done_tx.clone(),
+        );
+        tokio::spawn(async move {
+            let user = first_user + i;
+            let ws = browser(
+                SocketAddr::new(IpAddr::from([127, 0, 0, 1]), port),
+                local,
+                user,
+            )
+            .await;
+            drop(permit);
+            let mut ws = match ws {
+                Ok(ws) => {
+                    joined.fetch_add(1, Ordering::Relaxed);
+                    ws
+                }
+                Err(error) if error.to_string().contains("503") => {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                    let _ = done.send(());
+                    return;
+                }
+                Err(error) => {
+                    if failed.fetch_add(1, Ordering::Relaxed) < 3 {
+                        eprintln!("browser {user}: {error}");
+                    }
+                    let _ = done.send(());
+                    return;
+                }
+            };
+            let _ = done.send(());
+            // Hold it: answer pings until the server closes it.
+            while let Ok(Some(_)) = ws.recv_eio().await {}
+        });
+    }
+    drop(done_tx);
+    for _ in 0..count {
+        if done_rx.recv().await.is_none() {
+            break;
+        }
+    }
+    println!(
+        "{} {} {}",
+        joined.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed)
+    );
+    let _ = std::io::stdout().flush();
+    // Until the bench closes stdin.
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut buf = [0u8; 16];
+        let _ = std::io::Read::read(&mut std::io::stdin(), &mut buf);
+    })
+    .await;
+}
+
+async fn browser(addr: SocketAddr, local: IpAddr, user: usize) -> std::io::Result<Ws> {
+    let mut ws = Ws::connect(addr, EIO_WS_PATH, Some(local)).await?;
+    ws.join(NAMESPACE).await?;
+    ws.send_text(&format!("42{NAMESPACE},[\"login\",{user},\"user{user}\"]"))
+        .await?;
+    // The on-screen chat answers a login with `login` (the participant).
+    let answer = format!("42{NAMESPACE},[\"login\"");
+    loop {
+        match ws.recv_eio().await? {
+            Some(message) if message.starts_with(&answer) => return Ok(ws),
+            Some(_) => continue,
+            None => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "closed before the login was answered",
+                ));
+            }
+        }
+    }
+}
+
+async fn slowloris() {
+    let dir = TempDir::new("bench-slowloris");
+    let (daemon, port) = start_server(&dir, None).await;
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        tasks.spawn(async move {
+            let mut stream = TcpStream::connect(v4(port)).await.expect("connect");
+            let opened = Instant::now();
+            let header = b"GET /backend/Heartbeat/bench HTTP/1.1\r\nHost: chat\r\nX-Slow: yes\r\n";
+            let mut buf = [0u8; 256];
+            for byte in header.iter().cycle() {
+                if stream.write_all(&[*byte]).await.is_err() {
+                    return Some(opened.elapsed());
+                }
+                match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return Some(opened.elapsed()),
+                    _ => {}
+                }
+                if opened.elapsed() > Duration::from_secs(120) {
+                    return None;
+                }
+            }
+            None
+        });
+    }
+    let mut closed = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        closed.push(result.expect("task"));
+    }
+    let still_open = closed.iter().filter(|c| c.is_none()).count();
+    let mut times: Vec<Duration> = closed.into_iter().flatten().collect();
+    times.sort();
+    println!(
+        "50 slowloris connections (header_timeout {} s, the default): {} closed, first after {:.1} s, last after {:.1} s, {} still open after 120 s (run {:.0} s)",
+        ilias_chat::config::EdgeLimits::DEFAULT_HEADER_TIMEOUT.as_secs(),
+        times.len(),
+        times.first().copied().unwrap_or_default().as_secs_f64(),
+        times.last().copied().unwrap_or_default().as_secs_f64(),
+        still_open,
+        started.elapsed().as_secs_f64()
+    );
+    drop(daemon);
+}
