@@ -6,6 +6,7 @@ pub mod auth;
 pub mod backend;
 pub mod bundle;
 pub mod dispatch;
+pub mod stream;
 pub mod tls;
 
 use std::time::Duration;
@@ -112,7 +113,7 @@ async fn connection(
     peer: std::net::SocketAddr,
 ) {
     match tls {
-        None => serve_http(TokioIo::new(stream), service, drain).await,
+        None => serve_http(TokioIo::new(stream::Guarded::new(stream)), service, drain).await,
         Some(shared) => {
             // Read per connection: a reload may have installed a renewed certificate.
             let acceptor = shared
@@ -120,7 +121,9 @@ async fn connection(
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .clone();
             match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => serve_http(TokioIo::new(stream), service, drain).await,
+                Ok(Ok(stream)) => {
+                    serve_http(TokioIo::new(stream::Guarded::new(stream)), service, drain).await
+                }
                 Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }

@@ -36,6 +36,7 @@ impl Server {
         };
         self.warn_about_restart(&server);
         crate::room::set_reconnect_window(server.reconnect_window);
+        crate::http::stream::set_write_timeout(server.write_timeout);
         if let Some(logging) = &reloader.logging {
             logging.reload(server.log_level);
         }

@@ -93,6 +93,7 @@ fn server(address: &str) -> ServerConfig {
         deletion: None,
         metrics: None,
         reconnect_window: std::time::Duration::from_secs(1800),
+        write_timeout: std::time::Duration::from_secs(30),
     }
 }
 

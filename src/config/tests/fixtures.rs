@@ -31,6 +31,7 @@ fn server_cfg() {
             }),
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
+            write_timeout: std::time::Duration::from_secs(30),
         }
     );
     assert_eq!(
@@ -64,6 +65,7 @@ fn server_cfg_log_zero() {
             deletion: None,
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
+            write_timeout: std::time::Duration::from_secs(30),
         }
     );
     assert_eq!(
@@ -108,6 +110,7 @@ fn server_cfg_https() {
             }),
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
+            write_timeout: std::time::Duration::from_secs(30),
         }
     );
     assert_eq!(

@@ -605,6 +605,7 @@ fn unknown_keys_are_ignored() {
             deletion: None,
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
+            write_timeout: std::time::Duration::from_secs(30),
         }
     );
 }
