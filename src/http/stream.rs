@@ -83,8 +83,9 @@ impl Ended {
 }
 
 /// A connection with the bounds described in the module documentation.
-pub struct Guarded<S> {
-    inner: S,
+pub struct Guarded<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> {
+    /// `None` only once dropped (handed to the drain after a refused message).
+    inner: Option<S>,
     write_timeout: Duration,
     /// Runs while a write waits (`stall_armed`); any progress disarms it. Allocated
     /// at the first wait, then reused.
@@ -105,12 +106,12 @@ pub struct Guarded<S> {
     close_left: usize,
 }
 
-impl<S> Guarded<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Guarded<S> {
     /// Guards `inner` with the current `write_timeout`.
     pub fn new(inner: S) -> Guarded<S> {
         let now = Instant::now();
         Guarded {
-            inner,
+            inner: Some(inner),
             write_timeout: write_timeout(),
             write_stall: None,
             stall_armed: false,
@@ -159,12 +160,19 @@ impl<S> Guarded<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Guarded<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Guarded<S> {
+    fn io(&mut self) -> io::Result<Pin<&mut S>> {
+        self.inner
+            .as_mut()
+            .map(Pin::new)
+            .ok_or_else(|| io::ErrorKind::NotConnected.into())
+    }
+
     /// Writes what is left of the 1009 close frame.
     fn poll_close_frame(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.close_left > 0 {
             let from = CLOSE_1009.len() - self.close_left;
-            match Pin::new(&mut self.inner).poll_write(cx, &CLOSE_1009[from..]) {
+            match self.io()?.poll_write(cx, &CLOSE_1009[from..]) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => {
                     self.progressed();
@@ -190,7 +198,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Guarded<S> {
     }
 
     fn poll_write_tracked(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+        match self.io()?.poll_write(cx, buf) {
             Poll::Ready(Ok(n)) => {
                 if n > 0 {
                     self.progressed();
@@ -226,7 +234,7 @@ fn find_header_end(bytes: &[u8]) -> Option<usize> {
         .map(|at| at + 4)
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncRead for Guarded<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -237,7 +245,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<S> {
             return Poll::Ready(Err(why.error()));
         }
         let before = buf.filled().len();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+        match this.io()?.poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 let read = &buf.filled()[before..];
                 if !read.is_empty() {
@@ -269,7 +277,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncWrite for Guarded<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -306,7 +314,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
             Some(Ended::TooBig) | None => {}
             Some(why) => return Poll::Ready(Err(why.error())),
         }
-        match Pin::new(&mut this.inner).poll_flush(cx) {
+        match this.io()?.poll_flush(cx) {
             Poll::Ready(result) => {
                 this.progressed();
                 Poll::Ready(result)
@@ -324,7 +332,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
             Some(Ended::WriteStalled) => return Poll::Ready(Err(Ended::WriteStalled.error())),
             _ => {}
         }
-        match Pin::new(&mut this.inner).poll_shutdown(cx) {
+        match this.io()?.poll_shutdown(cx) {
             Poll::Ready(result) => Poll::Ready(result),
             Poll::Pending => this.stalled(cx).map(Err),
         }
@@ -333,6 +341,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     fn is_write_vectored(&self) -> bool {
         false
     }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Drop for Guarded<S> {
+    fn drop(&mut self) {
+        if self.ended != Some(Ended::TooBig) {
+            return;
+        }
+        let (Some(inner), Ok(runtime)) = (self.inner.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let close = if self.outbound.at_boundary() {
+            &CLOSE_1009[CLOSE_1009.len() - self.close_left..]
+        } else {
+            &[]
+        };
+        runtime.spawn(drain(inner, close));
+    }
+}
+
+/// How long the rest of a refused message is read (and dropped) after the close
+/// frame, at most.
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// Sends the close frame, then reads and drops what the browser is still sending
+/// (the rest of the refused message) until it closes too, boundedly. Closing at once
+/// with unread data would make the kernel answer with a reset, and the browser
+/// would lose the close frame with its 1009 (the original, with `ws`, drains too).
+async fn drain<S: AsyncRead + AsyncWrite + Unpin>(mut inner: S, close: &'static [u8]) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        inner.write_all(close).await?;
+        inner.shutdown().await?;
+        let mut sink = [0u8; 16 * 1024];
+        while inner.read(&mut sink).await? > 0 {}
+        Ok::<(), io::Error>(())
+    })
+    .await;
 }
 
 /// Follows websocket frames through a byte stream: where a frame ends, and how long
@@ -493,6 +539,62 @@ mod tests {
         frames.advance(&frame_header(true, 9, 4, true)).unwrap();
         frames.advance(&[0, 0, 0, 0]).unwrap();
         assert!(frames.advance(&frame_header(true, 0, half, true)).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_oversize_message_is_answered_with_1009_and_not_passed_on() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (server, mut browser) = tokio::io::duplex(1 << 16);
+        let mut server = Guarded::new(server);
+        server
+            .write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+            .await
+            .unwrap();
+        // A frame of the server's in flight: the close frame must not cut into it.
+        let mut first = frame_header(true, 1, 4, false);
+        first.extend(b"ab");
+        server.write_all(&first).await.unwrap();
+        browser
+            .write_all(&frame_header(true, 1, 10_000_000, true))
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let error = server.read(&mut buf).await.expect_err("refused");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        // The rest of the frame in flight, then what tungstenite would send: dropped.
+        server.write_all(b"cd").await.unwrap();
+        server.write_all(&[0x88, 0x00]).await.unwrap();
+        server.flush().await.unwrap();
+        server.shutdown().await.unwrap();
+        let mut seen = Vec::new();
+        browser.read_to_end(&mut seen).await.unwrap();
+        let head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n".len();
+        assert_eq!(
+            &seen[head..],
+            &[0x81, 4, b'a', b'b', b'c', b'd', 0x88, 2, 0x03, 0xF1]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_without_progress_fails_after_the_timeout_and_wakes_the_reader() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (server, _browser) = tokio::io::duplex(16);
+        let mut server = Guarded::new(server);
+        server.write_timeout = Duration::from_secs(5);
+        let (mut read_half, mut write_half) = tokio::io::split(server);
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 8];
+            read_half.read(&mut buf).await
+        });
+        let started = Instant::now();
+        let error = write_half
+            .write_all(&[0u8; 1024])
+            .await
+            .expect_err("no progress");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+        let read = reader.await.unwrap();
+        assert!(read.is_err(), "the reader is ended too");
     }
 
     #[test]
