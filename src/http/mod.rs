@@ -6,6 +6,7 @@ pub mod auth;
 pub mod backend;
 pub mod bundle;
 pub mod dispatch;
+pub mod memory;
 pub mod stream;
 pub mod tls;
 

@@ -270,6 +270,7 @@ impl Server {
             Arc::new(move || registry.all().into_iter().map(|c| c.im).collect());
         let _jobs = crate::jobs::spawn(chats, self.config.deletion, stop.clone());
         let mut serving = http::Serving::start(listeners, tls.clone(), self.dispatch.clone());
+        let _trimmer = http::memory::spawn_trimmer(stop.clone());
         // The listeners were bound before and the accept loops run: connections work.
         notify::ready(&self.status_line());
 
