@@ -15,6 +15,10 @@ use tokio::sync::watch;
 /// Open connections (guarded streams alive).
 static OPEN: AtomicUsize = AtomicUsize::new(0);
 
+/// The most connections open at once since the last trim (a wave can come and go
+/// between two checks).
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
 /// How often the drop is looked at.
 const CHECK_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -26,7 +30,8 @@ const WAVE_SHARE_DIVISOR: usize = 4;
 
 /// Counts one connection as open until the returned guard is dropped.
 pub(super) fn opened() -> OpenConnection {
-    OPEN.fetch_add(1, Ordering::Relaxed);
+    let now = OPEN.fetch_add(1, Ordering::Relaxed) + 1;
+    PEAK.fetch_max(now, Ordering::Relaxed);
     OpenConnection(())
 }
 
@@ -54,7 +59,6 @@ fn is_wave(peak: usize, now: usize) -> bool {
 /// Watches the open connections until `stop`, trimming after each wave.
 pub fn spawn_trimmer(mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut peak = open_connections();
         let mut ticks = tokio::time::interval(CHECK_INTERVAL);
         loop {
             tokio::select! {
@@ -62,7 +66,7 @@ pub fn spawn_trimmer(mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle
                 _ = stop.changed() => return,
             }
             let now = open_connections();
-            peak = peak.max(now);
+            let peak = PEAK.load(Ordering::Relaxed);
             if is_wave(peak, now) {
                 let started = std::time::Instant::now();
                 let _ = tokio::task::spawn_blocking(trim).await;
@@ -72,7 +76,7 @@ pub fn spawn_trimmer(mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle
                     took_ms = started.elapsed().as_millis(),
                     "connections closed in a wave; free memory given back"
                 );
-                peak = now;
+                PEAK.store(open_connections(), Ordering::Relaxed);
             }
         }
     })
