@@ -665,3 +665,34 @@ fn escaped_slashes() {
     assert_eq!(config.log, Some(PathBuf::from("/var/log/chat.log")));
     assert_eq!(config.sub_directory.as_deref(), Some("/chat"));
 }
+
+#[test]
+fn write_timeout() {
+    use std::time::Duration;
+    check_key(
+        load_server,
+        &base(),
+        "write_timeout",
+        |c: &ServerConfig| c.write_timeout,
+        vec![
+            (None, Duration::from_secs(30)),
+            (Some(json!(5)), Duration::from_secs(5)),
+            (Some(json!("60")), Duration::from_secs(60)),
+            (Some(json!(3600)), Duration::from_secs(3600)),
+        ],
+        vec![
+            (
+                Some(json!(0)),
+                "write_timeout: 0 is not valid; expected seconds, 1 to 3600",
+            ),
+            (
+                Some(json!(3601)),
+                "write_timeout: 3601 is not valid; expected seconds, 1 to 3600",
+            ),
+            (
+                Some(json!("soon")),
+                "write_timeout: \"soon\" is not valid; expected seconds, 1 to 3600",
+            ),
+        ],
+    );
+}
