@@ -274,12 +274,19 @@ echo "# 3. the upgrade package"
     [ "$(dpkg-parsechangelog -S Version)" = "$V2" ]
 ) >"$LOG" 2>&1 || die "cannot add the $V2 changelog entry: $(cat "$LOG")"
 start=$(date +%s)
-if (cd "$TREE" && bash packaging/build-deb.sh) >"$WORK/build-$V2.log" 2>&1 && [ -f "$DEB2" ]; then
+# Built as a site's packager would: DEBFULLNAME/DEBEMAIL name the Maintainer of this build.
+SITE_MAINTAINER="Campus Chat Team <chat-admin@uni.test>"
+if (cd "$TREE" && DEBFULLNAME="Campus Chat Team" DEBEMAIL=chat-admin@uni.test \
+    bash packaging/build-deb.sh) >"$WORK/build-$V2.log" 2>&1 && [ -f "$DEB2" ]; then
     ok "the same tree builds $V2 ($(($(date +%s) - start)) s, no second compile)"
 else
     tail -n 40 "$WORK/build-$V2.log"
     die "the upgrade package does not build (log: $WORK/build-$V2.log)"
 fi
+check_eq "without DEBFULLNAME/DEBEMAIL the Maintainer is debian/control's" \
+    "$(cd "$TREE" && sed -n 's/^Maintainer: //p' debian/control)" "$(dpkg-deb -f "$DEB1" Maintainer)"
+check_eq "with DEBFULLNAME/DEBEMAIL they are the Maintainer of the build" \
+    "$SITE_MAINTAINER" "$(dpkg-deb -f "$DEB2" Maintainer)"
 
 # ---------------------------------------------------------------------------
 echo "# 4. install $VERSION"

@@ -16,7 +16,7 @@ use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -144,6 +144,10 @@ fn routes(clients: Arc<ServedClients>) -> Router {
         .with_state(state)
 }
 
+/// How many past messages the room page shows on entering (ILIAS: the room's
+/// `display_past_msgs` setting).
+const PAST_MESSAGES: i64 = 20;
+
 /// How long a request waits for the demo database at start-up.
 const DATABASE_WAIT: Duration = Duration::from_secs(10);
 
@@ -194,8 +198,56 @@ struct EnterQuery {
     name: String,
 }
 
+/// The parts of a stored room message (`chatroom_history.message`) the page shows.
+#[derive(Deserialize, Serialize)]
+struct PastMessage {
+    from: PastSender,
+    /// As stored: escaped by the server for ILIAS 8/9 pages, like a live message.
+    content: String,
+    /// Stored as seconds or milliseconds (PHP accepts both); the page gets
+    /// milliseconds, as in a live `message` event.
+    timestamp: i64,
+}
+
+impl PastMessage {
+    /// Ten digits are seconds until the year 2286.
+    fn in_milliseconds(mut self) -> Self {
+        if self.timestamp < 100_000_000_000 {
+            self.timestamp = self.timestamp.saturating_mul(1000);
+        }
+        self
+    }
+}
+
+#[derive(Deserialize, Serialize)]
+struct PastSender {
+    username: String,
+}
+
+/// The room's last messages as PHP renders them into the page; a row that does not
+/// parse is left out (and logged), never the whole list.
+async fn past_messages(store: &Store) -> Vec<PastMessage> {
+    let rows = match demo::last_public_messages(store, DEMO_ROOM, PAST_MESSAGES).await {
+        Ok(rows) => rows,
+        Err(error) => {
+            tracing::warn!(%error, "the demo page gets no past messages");
+            return Vec::new();
+        }
+    };
+    rows.iter()
+        .filter_map(|row| match serde_json::from_str(row) {
+            Ok(message) => Some(PastMessage::in_milliseconds(message)),
+            Err(error) => {
+                tracing::warn!(%error, "a stored demo room message is left out");
+                None
+            }
+        })
+        .collect()
+}
+
 /// What ILIAS PHP does when a user opens a chat room: `Connect`, `EnterPrivateRoom`,
-/// then render the page with user id, room id and the socket.io coordinates.
+/// then render the page with user id, room id, the room's last messages and the
+/// socket.io coordinates.
 async fn enter(State(state): State<DemoState>, Query(query): Query<EnterQuery>) -> Response {
     let name: String = query.name.trim().chars().take(60).collect();
     if name.is_empty() {
@@ -233,6 +285,7 @@ async fn enter(State(state): State<DemoState>, Query(query): Query<EnterQuery>) 
         "userId": user_id,
         "name": name,
         "roomId": DEMO_ROOM,
+        "history": past_messages(&store).await,
         "namespace": format!("/{DEMO_CLIENT}"),
         "path": "/socket.io",
     }))

@@ -5,4 +5,4 @@
 pub mod probe;
 mod report;
 
-pub use report::{ClientStatus, DatabaseStatus, IliasStatus, PerFeature, QueueStatus};
+pub use report::{ClientStatus, DatabaseStatus, IliasStatus, PerFeature, QueueStatus, Resources};

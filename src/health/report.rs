@@ -22,6 +22,30 @@ pub struct ClientStatus {
     pub sockets: PerFeature,
     /// Distinct logged-in users per namespace.
     pub users: PerFeature,
+    /// What the server holds for browsers that are connected now (absent from servers
+    /// before 0.1.1: zeros).
+    #[serde(default)]
+    pub resources: Resources,
+}
+
+/// What the server holds per connected browser. Every count but `departed_users` falls
+/// back to zero once the browsers are gone and their grace periods have ended
+/// (`tests/js/connection-resources.test.mjs`); `departed_users` empties when the
+/// reconnect window ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    /// Socket → user entries of the room and on-screen chat models.
+    pub socket_entries: PerFeature,
+    /// Sockets listed under their users (a user's tabs) in each model.
+    pub user_sockets: PerFeature,
+    /// Users whose last room socket closed, waiting out the grace period.
+    pub grace_timers: usize,
+    /// Users whose grace period ended who may still come back (reconnect window).
+    pub departed_users: usize,
+    /// Process-wide: sockets whose event queue has a task (see `socket::queue`).
+    pub event_queues: usize,
+    /// Process-wide: tasks alive in the runtime.
+    pub tasks: usize,
 }
 
 /// The client's database.
@@ -59,7 +83,7 @@ pub struct QueueStatus {
 }
 
 /// One number per namespace: chat rooms and on-screen chat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PerFeature {
     pub room: usize,
     pub im: usize,

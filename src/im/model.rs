@@ -244,6 +244,13 @@ impl ImState {
         self.participants.get(&id)
     }
 
+    /// What the model holds per connected browser: socket → user entries, and
+    /// sockets listed under their participants.
+    pub fn held(&self) -> (usize, usize) {
+        let listed = self.participants.values().map(|p| p.sockets.len()).sum();
+        (self.sockets.len(), listed)
+    }
+
     /// Number of known conversations.
     pub fn conversation_count(&self) -> usize {
         self.conversations.len()

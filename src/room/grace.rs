@@ -73,6 +73,33 @@ pub(super) fn readmit(chat: &RoomChat, user: UserId) {
     }
 }
 
+/// Forgets, once a while, the departures whose reconnect window has ended, so that a
+/// user who never comes back costs nothing afterwards. One task per client, ending
+/// with the client.
+pub fn forget_departures(chat: &Arc<RoomChat>) {
+    let chat = Arc::downgrade(chat);
+    tokio::spawn(async move {
+        loop {
+            // Often enough that a departure outlives its window by at most a minute.
+            tokio::time::sleep(
+                reconnect_window().clamp(Duration::from_secs(1), Duration::from_secs(60)),
+            )
+            .await;
+            let Some(chat) = chat.upgrade() else {
+                break;
+            };
+            let forgotten = chat.rooms().forget_departures(now_ms(), window_ms());
+            if forgotten > 0 {
+                tracing::debug!(
+                    client = chat.name(),
+                    users = forgotten,
+                    "reconnect window over"
+                );
+            }
+        }
+    });
+}
+
 /// Users restored from the restart snapshot have no socket yet: their grace periods
 /// start now, as if their browsers had just lost the connection.
 pub(super) fn resume(chat: &Arc<RoomChat>, users: &[UserId]) {

@@ -32,7 +32,10 @@ use tokio::task::AbortHandle;
 use crate::client::{Client, lock};
 use crate::ids::UserId;
 
-pub use grace::{DEFAULT_RECONNECT_WINDOW, grace_period, reconnect_window, set_reconnect_window};
+pub use grace::{
+    DEFAULT_RECONNECT_WINDOW, forget_departures, grace_period, reconnect_window,
+    set_reconnect_window,
+};
 pub use model::{RoomKey, RoomState};
 pub use persist::{pause, start, stop};
 
@@ -51,6 +54,11 @@ pub struct RoomChat {
 }
 
 impl RoomChat {
+    /// Users whose grace period is running.
+    pub fn grace_timer_count(&self) -> usize {
+        lock(&self.grace_timers).len()
+    }
+
     /// The chat rooms of a client, none known yet.
     pub fn new(client: Arc<Client>) -> RoomChat {
         RoomChat {

@@ -223,6 +223,14 @@ pub struct Deleted {
     pub sockets: Vec<Sid>,
 }
 
+/// Counts of [`RoomState::held`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    pub socket_entries: usize,
+    pub user_sockets: usize,
+    pub departed_users: usize,
+}
+
 /// All chat-room state of one ILIAS client.
 #[derive(Debug, Default)]
 pub struct RoomState {
@@ -277,6 +285,16 @@ impl RoomState {
             .values()
             .collect::<std::collections::HashSet<_>>()
             .len()
+    }
+
+    /// What the model holds per connected browser: socket → user entries, sockets
+    /// listed under their users, and users who may still come back.
+    pub fn held(&self) -> Held {
+        Held {
+            socket_entries: self.sockets.len(),
+            user_sockets: self.subscribers.values().map(|s| s.sockets.len()).sum(),
+            departed_users: self.departed.len(),
+        }
     }
 
     /// The subscriber with this id.
@@ -569,16 +587,14 @@ impl RoomState {
     }
 
     /// [`RoomState::expire`], remembering where the user was registered so that they
-    /// may come back within `window_ms` ([`RoomState::readmit`]). Departures older than
-    /// the window are forgotten here.
+    /// may come back within `window_ms` ([`RoomState::readmit`]); departures older than
+    /// the window are dropped by [`RoomState::forget_departures`].
     pub fn expire_at(&mut self, user: UserId, now_ms: i64, window_ms: i64) -> Option<Expired> {
         let (name, profile_picture_visible) = {
             let subscriber = self.subscribers.get(&user)?;
             (subscriber.name.clone(), subscriber.profile_picture_visible)
         };
         let expired = self.expire(user)?;
-        self.departed
-            .retain(|_, d| now_ms.saturating_sub(d.left_at_ms) <= window_ms);
         // Rooms deleted meanwhile cannot be re-entered; nothing to remember without rooms.
         if window_ms > 0 && !expired.rooms.is_empty() {
             self.departed.insert(
@@ -592,6 +608,15 @@ impl RoomState {
             );
         }
         Some(expired)
+    }
+
+    /// Drops the departures whose window has ended (they could not be readmitted any
+    /// more); returns how many.
+    pub fn forget_departures(&mut self, now_ms: i64, window_ms: i64) -> usize {
+        let before = self.departed.len();
+        self.departed
+            .retain(|_, d| now_ms.saturating_sub(d.left_at_ms) <= window_ms);
+        before - self.departed.len()
     }
 
     /// A departed user's browser logs in again within the window: the user is known

@@ -42,6 +42,7 @@ impl ServedClient {
         };
         crate::socket::attach(io, served.rooms.clone());
         crate::socket::attach(io, served.im.clone());
+        room::forget_departures(&served.rooms);
         served
     }
 

@@ -12,10 +12,13 @@ use http::StatusCode;
 
 use super::{ServedClient, ServedClients};
 use crate::client::Client;
-use crate::health::{ClientStatus, DatabaseStatus, IliasStatus, PerFeature, QueueStatus};
+use crate::health::{
+    ClientStatus, DatabaseStatus, IliasStatus, PerFeature, QueueStatus, Resources,
+};
 use crate::im::OnScreenChat;
 use crate::metrics::{self, ClientGauges, Snapshot};
 use crate::room::RoomChat;
+use crate::socket;
 use crate::store::{Reachability, Route};
 
 /// The status route; it sits behind the backend's authentication like every route but
@@ -77,6 +80,8 @@ pub fn client_status(served: &ServedClient) -> ClientStatus {
     };
     let backlog = client.write_status();
     let healthy = problems.is_empty();
+    // Before the literal below: its temporaries (model guards) live until it ends.
+    let resources = resources(served);
     ClientStatus {
         status: if healthy { 200 } else { 503 },
         healthy,
@@ -108,6 +113,29 @@ pub fn client_status(served: &ServedClient) -> ClientStatus {
             room: served.rooms.rooms().logged_in_user_count(),
             im: served.im.im().logged_in_user_count(),
         },
+        resources,
+    }
+}
+
+/// What the server holds for the client's browsers, and process-wide tasks.
+fn resources(served: &ServedClient) -> Resources {
+    let room = served.rooms.rooms().held();
+    let (im_entries, im_listed) = served.im.im().held();
+    Resources {
+        socket_entries: PerFeature {
+            room: room.socket_entries,
+            im: im_entries,
+        },
+        user_sockets: PerFeature {
+            room: room.user_sockets,
+            im: im_listed,
+        },
+        grace_timers: served.rooms.grace_timer_count(),
+        departed_users: room.departed_users,
+        event_queues: socket::queue::live_event_queues(),
+        tasks: tokio::runtime::Handle::try_current()
+            .map(|runtime| runtime.metrics().num_alive_tasks())
+            .unwrap_or(0),
     }
 }
 

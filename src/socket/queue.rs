@@ -8,6 +8,7 @@
 //! `login` wait for it ([`LoginGate`]).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use socketioxide::SocketIo;
 use socketioxide::extract::{Data, SocketRef};
@@ -37,6 +38,31 @@ pub const REFUSED_IN_A_ROW_LIMIT: u32 = 1000;
 pub enum Handled {
     Accepted,
     Refused,
+}
+
+/// Event-queue tasks alive in the process (the status route shows it: it must fall
+/// back when browsers leave).
+static QUEUE_TASKS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sockets whose event queue has a task now.
+pub fn live_event_queues() -> usize {
+    QUEUE_TASKS.load(Ordering::Relaxed)
+}
+
+/// Counts one queue task for as long as it lives, however it ends.
+struct QueueTask;
+
+impl QueueTask {
+    fn started() -> QueueTask {
+        QUEUE_TASKS.fetch_add(1, Ordering::Relaxed);
+        QueueTask
+    }
+}
+
+impl Drop for QueueTask {
+    fn drop(&mut self) {
+        QUEUE_TASKS.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// One thing that happened on a socket.
@@ -77,6 +103,7 @@ where
     });
     let socket = socket.clone();
     tokio::spawn(async move {
+        let _counted = QueueTask::started();
         let mut gate = LoginGate::new(LOGIN);
         let mut refused_in_a_row = 0u32;
         'socket: while let Some(inbound) = rx.recv().await {

@@ -58,3 +58,26 @@ pub async fn users(store: &Store) -> Result<Vec<(i64, String)>, StoreError> {
         .await
         .map_err(StoreError::query("listing demo users"))
 }
+
+/// The room's last `limit` public messages as stored (`chatroom_history.message` JSON),
+/// oldest first — what ILIAS PHP's `getLastMessages` puts on the room page, with the
+/// same `LIKE` filters on the JSON text (whispers are left out).
+pub async fn last_public_messages(
+    store: &Store,
+    room_id: i64,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    let mut rows: Vec<String> = sqlx::query_scalar(
+        "SELECT message FROM chatroom_history \
+         WHERE room_id = ? AND message LIKE '%\"type\":\"message\"%' \
+         AND message NOT LIKE '%\"public\":0%' \
+         ORDER BY hist_id DESC LIMIT ?",
+    )
+    .bind(room_id)
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await
+    .map_err(StoreError::query("reading the demo room's last messages"))?;
+    rows.reverse();
+    Ok(rows)
+}

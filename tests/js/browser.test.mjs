@@ -1,7 +1,8 @@
 // `ilias-chat --demo` in a real browser: Debian's headless Chromium (driven by
 // playwright-core, no browser download) opens the demo page in two tabs with separate
 // browser contexts, enters as ann and bob, chats, and sees the server shut down; a third
-// tab at phone width must not scroll sideways. No request may fail (a favicon neither).
+// tab at phone width must not scroll sideways, and a reload shows the room's last messages.
+// No request may fail (a favicon neither).
 //
 // Environment:
 //   ILIAS_CHAT_CHROMIUM     Chromium binary (default /usr/bin/chromium; .ci/run installs
@@ -147,6 +148,7 @@ describe('ilias-chat --demo in headless Chromium', () => {
 
     // Markup typed by ann is text for bob (the server escapes it; the page inserts HTML).
     const said = 'hello <b>bob</b> & <img src=x onerror=alert(1)>';
+    ctx.said = said;
     await ann.page.fill('#text', said);
     await ann.page.press('#text', 'Enter');
     await waitTexts(
@@ -197,6 +199,33 @@ describe('ilias-chat --demo in headless Chromium', () => {
       assert.deepEqual(tab.failedRequests, [], `failed requests in ${tab.name}'s tab`);
     }
     assert.equal(title, ROOM_TITLE, 'the welcome notice names the room the page header names');
+  });
+
+  test("a reload shows the room's last messages, as text", { timeout: 60000 }, async () => {
+    assert.ok(ctx.said, 'runs after the chat test');
+    const [ann] = ctx.tabs;
+    const spoken = [`ann: ${ctx.said}`, 'bob: hi ann'];
+    // Rows reach the database through the write-behind queue: wait until both are
+    // stored (what the page gets from the enter route) before reloading.
+    const deadline = Date.now() + TIMEOUT_MS;
+    for (;;) {
+      const answer = await fetch(`${ctx.demo.baseUrl}/demo/enter?name=ann`).then((r) => r.json());
+      if ((answer.history ?? []).length >= 2) break;
+      assert.ok(Date.now() < deadline, `the enter route still lists ${JSON.stringify(answer.history)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await ann.page.reload({ waitUntil: 'load' });
+    await ann.page.fill('#name', 'ann');
+    await ann.page.click('#login-form button');
+    await ann.page.locator('#chat').waitFor({ state: 'visible' });
+    // Within the grace period ann never left the room, so there is no second welcome
+    // (the original greets only a user who was not in the room yet).
+    await waitTexts(ann.page, '#users li', ['ann', 'bob'], { sort: true, what: "ann's user list after the reload" });
+    await waitTexts(ann.page, '#messages p', spoken, { what: "ann's messages after the reload" });
+    assert.deepEqual(await texts(ann.page, '#messages p.past'), spoken, 'past messages are marked as such');
+    assert.equal(await ann.page.locator('#messages b, #messages img').count(), 0, 'no markup injected from history');
+    assert.deepEqual(ann.pageErrors, [], "JavaScript errors in ann's tab");
+    assert.deepEqual(ann.failedRequests, [], "failed requests in ann's tab");
   });
 
   test('at phone width (360 px) nothing scrolls sideways, not even a long word', { timeout: 60000 }, async () => {

@@ -245,8 +245,13 @@ export class ImContext extends RecorderContext {
     return this.backend('UserConfigChange', [], { ...opts, query: `?message=${encodeURIComponent(text)}` });
   }
 
-  /** UserConfigChange that must answer HTTP 200 {"status":200}. */
+  /**
+   * What PHP does when a user changes the setting: usr_pref first (`y`/`n`, so the
+   * periodic refresh agrees), then UserConfigChange, which must answer HTTP 200
+   * {"status":200}.
+   */
   async setAccepts(map) {
+    for (const [id, accepts] of Object.entries(map)) await this.setPref(Number(id), accepts ? 'y' : 'n');
     const body = Object.fromEntries(Object.entries(map).map(([id, v]) => [id, { acceptsMessages: v }]));
     const r = await this.userConfigChange(body);
     assert.equal(r.status, 200, `UserConfigChange HTTP status (body ${r.body})`);

@@ -58,7 +58,16 @@ async function assertNotStored(ctx, barrierConv, barrierCount, text) {
   assert.deepEqual(rows, [], `"${text}" must not be stored`);
 }
 
-imTest('UserConfigChange: a recipient who does not accept messages (1:1 and group)', { generation: 9 }, async (ctx) => {
+/**
+ * What ILIAS holds before PHP pushes a change: these users accept messages (`y`). Without
+ * it the periodic refresh (:00/:20/:40) would undo the test's UserConfigChange calls
+ * when a test runs across one of those minutes.
+ */
+const accepting = (...users) => async (ctx) => {
+  for (const user of users) await ctx.setPref(user.id, 'y');
+};
+
+imTest('UserConfigChange: a recipient who does not accept messages (1:1 and group)', { generation: 9, seed: accepting(ALICE, BOB, CAROL) }, async (ctx) => {
   const { alice, bob, carol, ab, g } = await groupOfThree(ctx);
 
   await ctx.setAccepts({ [BOB.id]: false });
@@ -84,7 +93,7 @@ imTest('UserConfigChange: a recipient who does not accept messages (1:1 and grou
   await ctx.waitMessages(ab, 2);
 });
 
-imTest('UserConfigChange: a sender who does not accept messages sends nothing', { generation: 9 }, async (ctx) => {
+imTest('UserConfigChange: a sender who does not accept messages sends nothing', { generation: 9, seed: accepting(ALICE, BOB) }, async (ctx) => {
   const alice = await ctx.online(ALICE);
   const bob = await ctx.online(BOB);
   const ab = await startConversation(ctx, alice, bob);

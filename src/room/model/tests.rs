@@ -267,6 +267,14 @@ fn after_the_window_or_without_departure_nobody_is_readmitted() {
     assert!(state.readmit(5, 1_001 + WINDOW, WINDOW).is_empty());
     assert!(state.subscriber(5).is_none());
     assert!(state.readmit(6, 1_000, WINDOW).is_empty());
+    // Departures are forgotten once their window has ended, not before.
+    let (mut state, _) = ann_entered_and_gone();
+    state.expire_at(5, 1_000, WINDOW);
+    assert_eq!(state.forget_departures(1_000 + WINDOW, WINDOW), 0);
+    assert!(state.departed(5).is_some());
+    assert_eq!(state.forget_departures(1_001 + WINDOW, WINDOW), 1);
+    assert!(state.departed(5).is_none());
+    assert_eq!(state.held().departed_users, 0);
     // A window of 0 turns re-entry off.
     let (mut state, _) = ann_entered_and_gone();
     state.expire_at(5, 1_000, 0);
