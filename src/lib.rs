@@ -19,6 +19,7 @@ pub mod ids;
 pub mod im;
 pub mod jobs;
 pub mod metrics;
+pub mod repeats;
 pub mod room;
 pub mod server;
 pub mod snapshot;

@@ -127,6 +127,9 @@ pub struct ServerConfig {
     /// `reconnect_window` extension key: how long after the grace period a browser may
     /// come back into its rooms without PHP (and how old a restart snapshot may be).
     pub reconnect_window: std::time::Duration,
+    /// `write_timeout` extension key: how long a write to a browser may make no
+    /// progress before its connection is ended.
+    pub write_timeout: std::time::Duration,
     /// `metrics` extension key: where the Prometheus metrics are served; `None` (the
     /// default) serves none.
     pub metrics: Option<MetricsListen>,

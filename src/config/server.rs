@@ -26,6 +26,7 @@ const DELETION_TIME: &str = "HH:MM between 00:00 and 23:59";
 const METRICS: &str =
     "an object {\"address\": \"127.0.0.1\", \"port\": 9464}, true, or false (no metrics)";
 const RECONNECT_WINDOW: &str = "seconds, 0 to 604800 (0 turns re-entry after the grace period off)";
+const WRITE_TIMEOUT: &str = "seconds, 1 to 3600";
 /// ILIAS's default session lifetime (`[session] expire` in client.ini.php).
 const DEFAULT_RECONNECT_WINDOW_S: u64 = 1800;
 /// Appended to "missing" messages of the keys that only matter when purging is on.
@@ -48,6 +49,7 @@ pub(super) fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
         edge: super::edge::load(&root)?,
         metrics: metrics(&root.field("metrics"))?,
         reconnect_window: reconnect_window(&root.field("reconnect_window"))?,
+        write_timeout: write_timeout(&root.field("write_timeout"))?,
     })
 }
 
@@ -60,6 +62,17 @@ fn reconnect_window(field: &Field) -> Result<std::time::Duration, ConfigError> {
         )),
         Ok(None) => Ok(std::time::Duration::from_secs(DEFAULT_RECONNECT_WINDOW_S)),
         Err(_) => Err(field.invalid("is not valid", RECONNECT_WINDOW)),
+    }
+}
+
+/// `write_timeout` (an extension of ilias-chat), in seconds.
+fn write_timeout(field: &Field) -> Result<std::time::Duration, ConfigError> {
+    match field.integer_in(1, 3600) {
+        Ok(Some(seconds)) => Ok(std::time::Duration::from_secs(
+            u64::try_from(seconds).map_err(|_| field.invalid("is out of range", WRITE_TIMEOUT))?,
+        )),
+        Ok(None) => Ok(crate::http::stream::DEFAULT_WRITE_TIMEOUT),
+        Err(_) => Err(field.invalid("is not valid", WRITE_TIMEOUT)),
     }
 }
 

@@ -7,6 +7,8 @@ pub mod backend;
 pub mod bundle;
 pub mod dispatch;
 pub mod limits;
+pub mod memory;
+pub mod stream;
 pub mod tls;
 
 use std::sync::Arc;
@@ -134,7 +136,10 @@ async fn connection(
     peer: std::net::SocketAddr,
 ) {
     match tls {
-        None => serve_http(TokioIo::new(stream), service, drain, header_timeout).await,
+        None => {
+            let guarded = stream::Guarded::new(stream);
+            serve_http(TokioIo::new(guarded), service, drain, header_timeout).await
+        }
         Some(shared) => {
             // Read per connection: a reload may have installed a renewed certificate.
             let acceptor = shared
@@ -143,7 +148,8 @@ async fn connection(
                 .clone();
             match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => {
-                    serve_http(TokioIo::new(stream), service, drain, header_timeout).await
+                    let guarded = stream::Guarded::new(stream);
+                    serve_http(TokioIo::new(guarded), service, drain, header_timeout).await
                 }
                 Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),

@@ -47,7 +47,7 @@ pub(super) fn close(
     user: UserId,
 ) -> Result<(), Refused> {
     acting_member(chat, socket, user, &conversation)?;
-    tracing::info!(client = chat.name(), user, %conversation, "conversation closed");
+    tracing::debug!(client = chat.name(), user, %conversation, "conversation closed");
     chat.client.write(Write::CloseConversation {
         conversation_id: conversation,
         user_id: user,

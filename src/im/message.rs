@@ -37,7 +37,7 @@ pub(super) fn send(
     let delivery = chat.im().send(user, &message).map_err(Refused::because)?;
     let mut live = ImMessage::of(&message, generation);
     if !delivery.sender_accepts {
-        tracing::info!(client = chat.name(), user, %conversation, "message not delivered: the sender does not accept messages");
+        tracing::debug!(client = chat.name(), user, %conversation, "message not delivered: the sender does not accept messages");
         emit::to_sockets(
             chat,
             &delivery.sender_sockets,
@@ -67,6 +67,6 @@ pub(super) fn send(
             &live,
         );
     }
-    tracing::info!(client = chat.name(), user, %conversation, "message sent");
+    tracing::debug!(client = chat.name(), user, %conversation, "message sent");
     Ok(())
 }

@@ -9,6 +9,7 @@ use super::RoomChat;
 use super::model::RoomKey;
 use super::payload::{Scope, Userlist};
 use crate::metrics::{self, Feature};
+use crate::repeats::{Repeats, Verdict};
 
 /// Sends one event to every socket in a server room.
 pub(super) async fn to_room<T: Serialize + ?Sized>(
@@ -23,7 +24,19 @@ pub(super) async fn to_room<T: Serialize + ?Sized>(
     let receivers = ns.clone().to(key.socket_room()).sockets().len();
     match ns.to(key.socket_room()).emit(event, payload).await {
         Ok(()) => metrics::delivered(chat.name(), Feature::Room, event, receivers),
-        Err(error) => tracing::warn!(client = chat.name(), event, %error, "broadcast failed"),
+        // A socket with a full buffer fails every broadcast to its rooms until it is
+        // disconnected: one line, then counts.
+        Err(error) => {
+            match Repeats::global().note(chat.name(), &format!("broadcast of `{event}` failed")) {
+                Verdict::First => {
+                    tracing::warn!(client = chat.name(), event, %error, "broadcast failed")
+                }
+                Verdict::Quiet => {}
+                Verdict::Summary(count) => {
+                    tracing::warn!(client = chat.name(), event, count, %error, "broadcast failed (times since the last line)")
+                }
+            }
+        }
     }
 }
 

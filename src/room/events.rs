@@ -83,12 +83,31 @@ impl TypingKind {
     }
 }
 
+/// The longest name a browser may log in with: it is stored as
+/// `{"login": name, "id": id}` in `chatroom_users.userdata` and
+/// `chatroom_sessions.userdata` (`varchar(4000)`), which this leaves room for even when
+/// every character needs JSON escaping as `\"`. ILIAS's own names are far shorter
+/// (`usr_data.login` is a `varchar(190)`; a public name is first and last name).
+pub const MAX_LOGIN_NAME_CHARS: usize = 1000;
+
+fn login_name(args: &EventArgs) -> Result<String, ArgError> {
+    let name = args.text(0, "name")?;
+    if name.chars().count() > MAX_LOGIN_NAME_CHARS {
+        return Err(ArgError::TooLong {
+            index: 0,
+            what: "name",
+            max: MAX_LOGIN_NAME_CHARS,
+        });
+    }
+    Ok(name)
+}
+
 impl RoomEvent {
     /// Parses an event of this namespace; ILIAS 8 adds sub-room ids to room ids.
     pub fn parse(name: &str, args: &EventArgs, generation: Generation) -> Result<Self, Refused> {
         let event = match name {
             "login" => RoomEvent::Login(Login {
-                name: args.text(0, "name")?,
+                name: login_name(args)?,
                 user: args.id(1, "user id")?,
                 // The original stores whatever the page sends and never refuses a
                 // login for it; the browsers only test it for truth, so JavaScript
@@ -171,4 +190,33 @@ fn parse_message(args: &EventArgs, generation: Generation) -> Result<OutgoingMes
         format,
         target,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login(name: String) -> Result<RoomEvent, Refused> {
+        RoomEvent::parse(
+            "login",
+            &EventArgs(vec![Value::String(name), json!(7)]),
+            Generation::Ilias9,
+        )
+    }
+
+    #[test]
+    fn login_names_fit_the_userdata_column() {
+        assert!(login("a".repeat(MAX_LOGIN_NAME_CHARS)).is_ok());
+        assert_eq!(
+            login("a".repeat(MAX_LOGIN_NAME_CHARS + 1)).err(),
+            Some(Refused::Malformed(ArgError::TooLong {
+                index: 0,
+                what: "name",
+                max: MAX_LOGIN_NAME_CHARS
+            }))
+        );
+        // Even a name of quotes only, escaped, leaves its JSON within varchar(4000).
+        let userdata = json!({"login": "\"".repeat(MAX_LOGIN_NAME_CHARS), "id": i64::MAX});
+        assert!(userdata.to_string().chars().count() <= 4000);
+    }
 }

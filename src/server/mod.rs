@@ -38,6 +38,9 @@ const SHUTDOWN_NOTICE_WAIT: Duration = Duration::from_secs(1);
 /// Outgoing packets a socket may have queued (a slow browser in a busy room).
 const SOCKET_BUFFER_PACKETS: usize = 8192;
 
+/// [`http::stream::MAX_MESSAGE_BYTES`] for tungstenite.
+const WS_MAX_MESSAGE_BYTES: usize = http::stream::MAX_MESSAGE_BYTES as usize;
+
 /// How often `STATUS=` is refreshed for `systemctl status`.
 const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -98,7 +101,11 @@ impl Server {
         let (socket_io, io) = SocketIo::builder()
             .req_path(INTERNAL_SOCKET_IO_PATH)
             // socket.io 4's default `maxHttpBufferSize`, which the original keeps.
-            .max_payload(1_000_000)
+            .max_payload(http::stream::MAX_MESSAGE_BYTES)
+            // The same bound over websocket (tungstenite's defaults are 64 MB and 16
+            // MB); the connection guard refuses a longer message before it is read.
+            .ws_max_message_size(WS_MAX_MESSAGE_BYTES)
+            .ws_max_frame_size(WS_MAX_MESSAGE_BYTES)
             // Packets queued per socket before emits fail. socketioxide's default of 128
             // drops messages when a busy room bursts; Node's socket.io never drops.
             .max_buffer_size(SOCKET_BUFFER_PACKETS)
@@ -112,6 +119,7 @@ impl Server {
             routes = routes.merge(extra(registry.clone()));
         }
         room::set_reconnect_window(server.reconnect_window);
+        http::stream::set_write_timeout(server.write_timeout);
         let server = Server {
             config: server.clone(),
             state,
@@ -278,6 +286,7 @@ impl Server {
             self.dispatch.clone(),
             self.edge.clone(),
         );
+        let _trimmer = http::memory::spawn_trimmer(stop.clone());
         // The listeners were bound before and the accept loops run: connections work.
         notify::ready(&self.status_line());
 

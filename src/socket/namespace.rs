@@ -13,7 +13,7 @@ use socketioxide::extract::SocketRef;
 
 use super::args::EventArgs;
 use super::handshake;
-use super::queue::{Inbound, attach_namespace};
+use super::queue::{Handled, Inbound, attach_namespace};
 use super::{Refused, log_refusal};
 use crate::metrics::{self, Feature, RefusalReason};
 
@@ -68,16 +68,23 @@ pub fn attach<N: Namespace>(io: &SocketIo, chat: Arc<N>) {
                         Ok(event) => N::handle(&chat, &socket, event).await,
                         Err(refused) => Err(refused),
                     };
-                    if let Err(refused) = handled {
-                        let reason = match refused {
-                            Refused::Malformed(_) => RefusalReason::Malformed,
-                            Refused::NotAllowed(_) => RefusalReason::NotAllowed,
-                        };
-                        metrics::event_refused(chat.client_name(), N::FEATURE, name, reason);
-                        log_refusal(chat.client_name(), socket.id, name, &refused);
+                    match handled {
+                        Ok(()) => Handled::Accepted,
+                        Err(refused) => {
+                            let reason = match refused {
+                                Refused::Malformed(_) => RefusalReason::Malformed,
+                                Refused::NotAllowed(_) => RefusalReason::NotAllowed,
+                            };
+                            metrics::event_refused(chat.client_name(), N::FEATURE, name, reason);
+                            log_refusal(chat.client_name(), socket.id, name, &refused);
+                            Handled::Refused
+                        }
                     }
                 }
-                Inbound::Disconnect => N::disconnected(&chat, &socket),
+                Inbound::Disconnect => {
+                    N::disconnected(&chat, &socket);
+                    Handled::Accepted
+                }
             }
         }
     });

@@ -15,6 +15,9 @@ use socketioxide::extract::{Data, SocketRef};
 use socketioxide::handler::ConnectHandler;
 use tokio::sync::mpsc;
 
+use socketioxide::socket::Sid;
+
+use crate::repeats::{Leftover, Repeats, Verdict};
 use crate::socket::args::EventArgs;
 use crate::socket::deadline;
 use crate::socket::gate::LoginGate;
@@ -24,8 +27,19 @@ use crate::socket::gate::LoginGate;
 const LOGIN: &str = "login";
 
 /// Events a single socket may have waiting; a browser that floods beyond this loses
-/// the excess (logged), the others are not affected.
+/// the excess (logged, aggregated), the others are not affected.
 const QUEUE_LIMIT: usize = 1024;
+
+/// Refused events in a row after which a socket is disconnected: no browser of
+/// ILIAS sends that many without one being acted on, an attacker's flood does.
+pub const REFUSED_IN_A_ROW_LIMIT: u32 = 1000;
+
+/// Whether the handler acted on an event (counts towards [`REFUSED_IN_A_ROW_LIMIT`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    Accepted,
+    Refused,
+}
 
 /// Event-queue tasks alive in the process (the status route shows it: it must fall
 /// back when browsers leave).
@@ -66,7 +80,7 @@ pub enum Inbound {
 pub fn serve_in_order<H, Fut>(socket: &SocketRef, events: &[&'static str], handle: H)
 where
     H: Fn(SocketRef, Inbound) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send,
+    Fut: Future<Output = Handled> + Send,
 {
     let (tx, mut rx) = mpsc::channel::<Inbound>(QUEUE_LIMIT);
     let login_seen = deadline::watch(socket);
@@ -81,7 +95,7 @@ where
                 seen.store(true, Ordering::Relaxed);
             }
             if tx.try_send(Inbound::Event { name, args }).is_err() {
-                tracing::warn!(%sid, event = name, "ignored: too many events waiting on this socket");
+                log_dropped(sid, name);
             }
             std::future::ready(())
         });
@@ -97,19 +111,55 @@ where
     tokio::spawn(async move {
         let _counted = QueueTask::started();
         let mut gate = LoginGate::new(LOGIN);
+        let mut refused_in_a_row = 0u32;
         'socket: while let Some(inbound) = rx.recv().await {
             for inbound in gate.admit(inbound) {
                 let last = matches!(inbound, Inbound::Disconnect);
                 if !last {
                     until_connected(&socket).await;
                 }
-                handle(socket.clone(), inbound).await;
+                let handled = handle(socket.clone(), inbound).await;
                 if last {
+                    log_leftovers(socket.id);
                     break 'socket;
+                }
+                match handled {
+                    Handled::Accepted => refused_in_a_row = 0,
+                    Handled::Refused => {
+                        refused_in_a_row += 1;
+                        if refused_in_a_row == REFUSED_IN_A_ROW_LIMIT {
+                            tracing::warn!(
+                                sid = %socket.id,
+                                refused = refused_in_a_row,
+                                "disconnecting a socket whose events are all refused"
+                            );
+                            // The disconnect arrives through the queue as usual.
+                            let _ = socket.clone().disconnect();
+                        }
+                    }
                 }
             }
         }
     });
+}
+
+/// An event lost to a full queue, logged once and then counted ([`Repeats`]).
+fn log_dropped(sid: Sid, event: &str) {
+    const WHAT: &str = "too many events waiting on this socket";
+    match Repeats::global().note(&sid.to_string(), WHAT) {
+        Verdict::First => tracing::warn!(%sid, event, "ignored: {WHAT}"),
+        Verdict::Quiet => {}
+        Verdict::Summary(count) => {
+            tracing::warn!(%sid, count, "ignored: {WHAT} (events since the last line)")
+        }
+    }
+}
+
+/// The counts of a closed socket's aggregated lines that were not logged yet.
+fn log_leftovers(sid: Sid) {
+    for Leftover { what, count } in Repeats::global().forget(&sid.to_string()) {
+        tracing::warn!(%sid, count, "ignored: {what} (events since the last line, socket closed)");
+    }
 }
 
 /// socketioxide sends CONNECT a moment before it marks the socket connected, and emits
@@ -145,7 +195,7 @@ pub fn attach_namespace<A, AFut, E, H, Fut>(
     AFut: Future<Output = Result<(), E>> + Send,
     E: std::fmt::Display + Send + 'static,
     H: Fn(SocketRef, Inbound) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send,
+    Fut: Future<Output = Handled> + Send,
 {
     let path = namespace.clone();
     let register = move |socket: SocketRef| {

@@ -7,6 +7,7 @@ use std::fmt::Display;
 use socketioxide::socket::Sid;
 
 use super::args::ArgError;
+use crate::repeats::{Repeats, Verdict};
 
 /// An event that was not acted on, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,7 +28,23 @@ impl Refused {
     }
 }
 
-/// The one log line of a refused event.
+/// The log line of a refused event: the first of its kind on a socket in full, the
+/// next ones counted and summarised ([`Repeats`]).
 pub fn log_refusal(client: &str, sid: Sid, event: &str, refused: &Refused) {
-    tracing::warn!(client, sid = %sid, event, "ignored: {refused}");
+    let kind = match refused {
+        Refused::Malformed(_) => "malformed",
+        Refused::NotAllowed(_) => "not allowed",
+    };
+    let what = format!("{kind} `{event}` events");
+    match Repeats::global().note(&sid.to_string(), &what) {
+        Verdict::First => tracing::warn!(client, sid = %sid, event, "ignored: {refused}"),
+        Verdict::Quiet => {}
+        Verdict::Summary(count) => tracing::warn!(
+            client,
+            sid = %sid,
+            event,
+            count,
+            "ignored: {what} (events since the last line; latest: {refused})"
+        ),
+    }
 }

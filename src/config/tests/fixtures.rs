@@ -32,6 +32,7 @@ fn server_cfg() {
             edge: crate::config::EdgeLimits::default(),
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
+            write_timeout: std::time::Duration::from_secs(30),
         }
     );
     assert_eq!(
@@ -66,6 +67,7 @@ fn server_cfg_log_zero() {
             edge: crate::config::EdgeLimits::default(),
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
+            write_timeout: std::time::Duration::from_secs(30),
         }
     );
     assert_eq!(
@@ -111,6 +113,7 @@ fn server_cfg_https() {
             edge: crate::config::EdgeLimits::default(),
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
+            write_timeout: std::time::Duration::from_secs(30),
         }
     );
     assert_eq!(

@@ -606,6 +606,7 @@ fn unknown_keys_are_ignored() {
             edge: crate::config::EdgeLimits::default(),
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
+            write_timeout: std::time::Duration::from_secs(30),
         }
     );
 }
@@ -664,4 +665,35 @@ fn escaped_slashes() {
     let config = load_server(&path).unwrap();
     assert_eq!(config.log, Some(PathBuf::from("/var/log/chat.log")));
     assert_eq!(config.sub_directory.as_deref(), Some("/chat"));
+}
+
+#[test]
+fn write_timeout() {
+    use std::time::Duration;
+    check_key(
+        load_server,
+        &base(),
+        "write_timeout",
+        |c: &ServerConfig| c.write_timeout,
+        vec![
+            (None, Duration::from_secs(30)),
+            (Some(json!(5)), Duration::from_secs(5)),
+            (Some(json!("60")), Duration::from_secs(60)),
+            (Some(json!(3600)), Duration::from_secs(3600)),
+        ],
+        vec![
+            (
+                Some(json!(0)),
+                "write_timeout: 0 is not valid; expected seconds, 1 to 3600",
+            ),
+            (
+                Some(json!(3601)),
+                "write_timeout: 3601 is not valid; expected seconds, 1 to 3600",
+            ),
+            (
+                Some(json!("soon")),
+                "write_timeout: \"soon\" is not valid; expected seconds, 1 to 3600",
+            ),
+        ],
+    );
 }
