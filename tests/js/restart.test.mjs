@@ -144,6 +144,60 @@ restartTest('restart on the same socket: every browser resumes in its room, nobo
   assert.match(ctx.keeper.logText(), /resumed from the restart snapshot/);
 });
 
+restartTest('messages typed during the restart reach every member of the room once, in order, whenever each comes back', {}, async (ctx) => {
+  // Speakers (the first two pages of room 7) come back at once; the other members of
+  // room 7 come back 2.5 s later, after the speakers' messages were handled: they were
+  // not in the room when those were broadcast, and must get them on entering.
+  const early = { reconnectionDelay: 100, reconnectionDelayMax: 100, randomizationFactor: 0 };
+  const late = { reconnectionDelay: 2500, reconnectionDelayMax: 2500, randomizationFactor: 0 };
+  for (const room of ROOMS) {
+    for (let i = 0; i < 4; i++) {
+      const user = { id: room * 100 + i, name: `u${room}_${i}` };
+      await phpEntersRoom(ctx.db, ctx.base, NAME, AUTH, room, user);
+      ctx.pages.push(new RoomPage(ctx.base, NAME, user, room, room === 7 && i < 2 ? early : late));
+    }
+  }
+  await waitUntil(() => ctx.pages.every((p) => p.entered >= 1), { what: 'every page in its room' });
+  const room7 = ctx.pages.filter((p) => p.room === 7);
+  const [a, b] = room7;
+  a.say('live before');
+  await waitUntil(() => room7.every((p) => p.texts().includes('live before')), { what: 'the message before the restart' });
+
+  assert.equal(await ctx.keeper.terminate(ctx.pid), 0);
+  await waitUntil(() => ctx.pages.every((p) => p.disconnects >= 1), { what: 'every page noticed the stop' });
+  // Typed while the server is away (socket.io-client sends them after reconnecting).
+  a.say('a1');
+  a.say('a2');
+  b.say('b1');
+  b.say('b2');
+  await ctx.keeper.launch();
+  await waitUntil(() => a.texts().includes('a2') && b.texts().includes('b2'), { what: 'the speakers back and heard' });
+  // Said after the speakers are back but before the late pages are.
+  a.say('a3');
+  await waitUntil(() => ctx.pages.every((p) => p.entered >= 2), { timeoutMs: 15000, what: 'every page back in its room' });
+  b.say('after everyone is back');
+  await waitUntil(() => room7.every((p) => p.texts().includes('after everyone is back')), { what: 'the last message' });
+  await sleep(300);
+
+  const expected = ['live before', 'a1', 'a2', 'b1', 'b2', 'a3', 'after everyone is back'];
+  const order = (texts) => texts.filter((t) => t !== 'live before');
+  const reference = order(room7[2].texts());
+  for (const p of room7) {
+    const texts = p.texts();
+    assert.deepEqual([...texts].sort(), [...expected].sort(), `${p.user.name}: every message exactly once`);
+    assert.deepEqual(order(texts), reference, `${p.user.name}: in the same order as everyone`);
+    for (const [x, y] of [['a1', 'a2'], ['a2', 'a3'], ['b1', 'b2']]) {
+      assert.ok(texts.indexOf(x) < texts.indexOf(y), `${p.user.name}: ${x} before ${y}`);
+    }
+  }
+  for (const p of ctx.pages.filter((p) => p.room === 8)) assert.deepEqual(p.texts(), [], `${p.user.name}: other room`);
+  assert.match(ctx.keeper.logText(), /messages missed while away replayed/);
+  for (const text of expected) {
+    const rows = await ctx.db.query('SELECT COUNT(*) AS n FROM chatroom_history WHERE message LIKE ?', [`%"content":"${text}"%`]);
+    assert.equal(Number(rows[0].n), 1, `${text}: stored once`);
+  }
+});
+
 /** After the stop, `spoil(ctx)`; then the next start must run the original clean-up. */
 async function expectCleanStart(ctx, spoil, logLine) {
   const pages = ctx.pages;
