@@ -9,3 +9,4 @@ pub mod privileges;
 pub mod signals;
 pub mod sources;
 pub mod state;
+pub mod stop;

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 
 import { clientCfg, createTestDb, freePort, serverCfg, sleep, tempDir } from './harness.mjs';
 import { Keeper, OscPage, RoomPage, phpEntersRoom, waitHeartbeat, waitUntil } from './resume-helpers.mjs';
@@ -18,7 +18,7 @@ const AUTH = ['rk-restart', 'rs-restart'];
 const ROOMS = [7, 8];
 
 /** A database, config files and a keeper with the first daemon running. */
-async function setup({ reconnectWindow, graceMs = 8000 } = {}) {
+async function setup({ reconnectWindow, graceMs = 8000, env = {}, beforeLaunch } = {}) {
   const db = await createTestDb(9);
   for (const id of ROOMS) {
     await db.query("INSERT INTO chatroom_settings (room_id, object_id, room_type, enable_history) VALUES (?, ?, 'repository', 1)", [id, 1000 + id]);
@@ -36,7 +36,7 @@ async function setup({ reconnectWindow, graceMs = 8000 } = {}) {
   const keeper = await Keeper.start(
     port,
     [...asRoot, '--state-dir', path.join(dir, 'state'), path.join(dir, 'server.cfg'), path.join(dir, 'clients')],
-    { env: { ILIAS_CHAT_DISCONNECT_GRACE_MS: String(graceMs) }, log: path.join(dir, 'daemon.log') },
+    { env: { ILIAS_CHAT_DISCONNECT_GRACE_MS: String(graceMs), ...env }, log: path.join(dir, 'daemon.log') },
   );
   const pid = await keeper.launch();
   await waitHeartbeat(base, NAME);
@@ -57,7 +57,7 @@ async function teardown(ctx, failed) {
 /** Runs `fn(ctx)` on a fresh setup; prints the daemon log when it fails. */
 function restartTest(name, opts, fn) {
   test(name, { timeout: 90000 }, async () => {
-    const ctx = await setup(opts);
+    const ctx = await setup(typeof opts === 'function' ? opts() : opts);
     let failed = true;
     try {
       await fn(ctx);
@@ -235,4 +235,47 @@ restartTest('a corrupt snapshot is ignored, logged, and set aside; the server st
   await fillRooms(ctx, 1);
   await expectCleanStart(ctx, async () => fs.writeFileSync(ctx.snapshotFile, '{"format": "ilias-chat restart snapshot", "version": 1, "saved_at_ms": '), /restart snapshot ignored.*corrupt/);
   assert.ok(fs.existsSync(`${ctx.snapshotFile}.rejected`), 'kept aside for inspection');
+});
+
+// A stand-in for `systemctl list-jobs`: prints what the test wrote into its jobs file.
+const systemctlDir = tempDir('ilias-chat-systemctl-');
+const jobsFile = path.join(systemctlDir, 'jobs');
+const fakeSystemctl = path.join(systemctlDir, 'systemctl');
+fs.writeFileSync(fakeSystemctl, `#!/bin/sh\n[ "$1" = list-jobs ] || exit 1\ncat '${jobsFile}' 2>/dev/null\nexit 0\n`, { mode: 0o755 });
+after(() => fs.rmSync(systemctlDir, { recursive: true, force: true }));
+const socketUnit = { KEEPER_FDNAMES: 'ilias-chat.socket', ILIAS_CHAT_SYSTEMCTL: fakeSystemctl };
+
+/** SIGTERM to the running daemon; expects a stop for good: `shutdown`, sessions ended, no snapshot. */
+async function expectStopForGood(ctx, pid, reason) {
+  const before = await presence(ctx);
+  assert.ok(before.length > 0);
+  assert.equal(await ctx.keeper.terminate(pid), 0);
+  await waitUntil(() => ctx.pages.every((p) => p.shutdowns === 1), { what: 'every page told shutdown' });
+  assert.ok(!fs.existsSync(ctx.snapshotFile), 'no snapshot on a stop for good');
+  assert.deepEqual(await presence(ctx), [], 'the sessions were ended');
+  assert.equal((await sessions(ctx)).length, before.length);
+  assert.match(ctx.keeper.logText(), reason);
+}
+
+restartTest('socket activation: a stop while systemd stops the socket unit is for good; a restart of the service is a pause', () => ({ env: socketUnit }), async (ctx) => {
+  await fillRooms(ctx, 1);
+  fs.writeFileSync(jobsFile, '41 ilias-chat.service restart running\n');
+  assert.equal(await ctx.keeper.terminate(ctx.pid), 0);
+  assert.ok(fs.existsSync(ctx.snapshotFile), 'a restart saves the snapshot');
+  assert.match(ctx.keeper.logText(), /stop is a pause/);
+  const pid = await ctx.keeper.launch();
+  await waitUntil(() => ctx.pages.every((p) => p.entered >= 2), { timeoutMs: 15000, what: 'every page back' });
+  for (const p of ctx.pages) assert.equal(p.shutdowns, 0, `${p.user.name}: no shutdown on a restart`);
+
+  // systemctl stop ilias-chat.socket ilias-chat.service (also the package's removal).
+  fs.writeFileSync(jobsFile, '43 ilias-chat.socket stop waiting\n42 ilias-chat.service stop running\n');
+  await expectStopForGood(ctx, pid, /stop for good.*systemd is stopping ilias-chat\.socket/);
+});
+
+restartTest('socket activation: the stop marker in the state directory makes the stop for good, once', {}, async (ctx) => {
+  await fillRooms(ctx, 1);
+  const marker = path.join(ctx.dir, 'state', 'stop-for-good');
+  fs.writeFileSync(marker, '');
+  await expectStopForGood(ctx, ctx.pid, /stop for good.*stop marker/);
+  assert.ok(!fs.existsSync(marker), 'the marker is used once');
 });
