@@ -46,9 +46,9 @@ pub struct RoomChat {
     state: Mutex<RoomState>,
     /// Pending "left the chat" timers, one per user whose last socket closed.
     grace_timers: Mutex<HashMap<UserId, AbortHandle>>,
-    /// Set when the state came from the restart snapshot: the `(room_id, user)` pairs
-    /// whose `chatroom_users` rows the start-up clean-up keeps.
-    kept_presence: Mutex<Option<Vec<(i64, UserId)>>>,
+    /// Set when the state came from the restart snapshot: what the start-up clean-up
+    /// keeps.
+    kept_presence: Mutex<Option<persist::Kept>>,
     /// Messages kept for browsers on their way back (see [`replay`]). Held around a
     /// message's broadcast and around a socket's joining a room, never across an
     /// `.await`, never while taking the other locks.
@@ -81,7 +81,13 @@ impl RoomChat {
         let (users, kept, present) = {
             let mut rooms = self.rooms();
             let users = rooms.restore(saved);
-            (users, rooms.registrations(), rooms.present())
+            let (private_rooms, private_sessions) = rooms.private_registrations();
+            let kept = persist::Kept {
+                presence: rooms.registrations(),
+                private_rooms,
+                private_sessions,
+            };
+            (users, kept, rooms.present())
         };
         *lock(&self.kept_presence) = Some(kept);
         {

@@ -11,15 +11,15 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 
 import { clientCfg, createTestDb, freePort, serverCfg, sleep, tempDir } from './harness.mjs';
-import { Keeper, OscPage, RoomPage, phpEntersRoom, waitHeartbeat, waitUntil } from './resume-helpers.mjs';
+import { Keeper, OscPage, RoomPage, backend, phpEntersRoom, waitHeartbeat, waitUntil } from './resume-helpers.mjs';
 
 const NAME = 'ilrestart';
 const AUTH = ['rk-restart', 'rs-restart'];
 const ROOMS = [7, 8];
 
 /** A database, config files and a keeper with the first daemon running. */
-async function setup({ reconnectWindow, graceMs = 8000, env = {}, beforeLaunch } = {}) {
-  const db = await createTestDb(9);
+async function setup({ reconnectWindow, graceMs = 8000, env = {}, generation = 9 } = {}) {
+  const db = await createTestDb(generation);
   for (const id of ROOMS) {
     await db.query("INSERT INTO chatroom_settings (room_id, object_id, room_type, enable_history) VALUES (?, ?, 'repository', 1)", [id, 1000 + id]);
   }
@@ -278,4 +278,45 @@ restartTest('socket activation: the stop marker in the state directory makes the
   fs.writeFileSync(marker, '');
   await expectStopForGood(ctx, ctx.pid, /stop for good.*stop marker/);
   assert.ok(!fs.existsSync(marker), 'the marker is used once');
+});
+
+restartTest('ILIAS 8: private rooms of the snapshot stay open and are served again; the others are closed as at any start', { generation: 8 }, async (ctx) => {
+  const alice = { id: 101, name: 'alice' };
+  const bob = { id: 102, name: 'bob' };
+  const now = Math.floor(Date.now() / 1000);
+  for (const user of [alice, bob]) await phpEntersRoom(ctx.db, ctx.base, NAME, AUTH, 7, user);
+  // PHP inserts the private room, then tells the server; alice is in it.
+  await ctx.db.query('INSERT INTO chatroom_prooms (proom_id, parent_id, title, owner, created, closed, is_public) VALUES (3, 7, ?, ?, ?, 0, 1)', ['Three', alice.id, now]);
+  assert.equal((await backend(ctx.base, NAME, AUTH, 'CreatePrivateRoom', 7, 3, alice.id, 'Three')).success, true);
+  assert.equal((await backend(ctx.base, NAME, AUTH, 'EnterPrivateRoom', 7, 3, alice.id)).success, true);
+  // A private room the server does not know (open in the database only), and stale
+  // sessions: bob's in room 3 (he is not registered there), carol's in room 4.
+  await ctx.db.query('INSERT INTO chatroom_prooms (proom_id, parent_id, title, owner, created, closed, is_public) VALUES (4, 7, ?, ?, ?, 0, 1)', ['Four', bob.id, now]);
+  await ctx.db.query('INSERT INTO chatroom_psessions (psess_id, proom_id, user_id, connected, disconnected) VALUES (1, 3, 101, ?, 0), (2, 3, 102, ?, 0), (3, 4, 103, ?, 0)', [now, now, now]);
+
+  assert.equal(await ctx.keeper.terminate(ctx.pid), 0);
+  assert.ok(fs.existsSync(ctx.snapshotFile), 'the snapshot was saved');
+  await ctx.keeper.launch();
+  await waitHeartbeat(ctx.base, NAME);
+  const rooms = () => ctx.db.query('SELECT proom_id, closed FROM chatroom_prooms ORDER BY proom_id');
+  await waitUntil(async () => Number((await rooms())[1].closed) > 0, { what: 'the unknown private room closed' });
+  await sleep(300);
+  const [three, four] = await rooms();
+  assert.equal(Number(three.closed), 0, 'the private room of the snapshot stays open');
+  assert.ok(Math.abs(Number(four.closed) - now) < 60, 'the other one is closed now');
+  const psessions = await ctx.db.query('SELECT proom_id, user_id, disconnected FROM chatroom_psessions ORDER BY psess_id');
+  assert.deepEqual(psessions.map((r) => [Number(r.proom_id), Number(r.user_id), Number(r.disconnected) > 0]), [
+    [3, 101, false],
+    [3, 102, true],
+    [4, 103, true],
+  ]);
+  assert.match(ctx.keeper.logText(), /private rooms of the snapshot kept open/);
+  // Served again: alice's page enters it without PHP calling again.
+  const page = new RoomPage(ctx.base, NAME, alice, 7);
+  ctx.pages.push(page);
+  await waitUntil(() => page.entered >= 1, { what: 'alice in the main room' });
+  page.socket.emit('enterRoom', 7, 3);
+  await waitUntil(() => page.entered >= 2, { what: 'alice in the private room' });
+  const listed = await backend(ctx.base, NAME, AUTH, 'EnterPrivateRoom', 7, 4, bob.id);
+  assert.equal(listed.success, false, 'the closed room is not served');
 });

@@ -161,6 +161,21 @@ impl RoomState {
         users
     }
 
+    /// ILIAS 8: the private rooms (`proom_id`s) and their registrations
+    /// `(proom_id, user)`, sorted: which private rooms and sessions a restart keeps.
+    pub fn private_registrations(&self) -> (Vec<i64>, Vec<(i64, UserId)>) {
+        let private = || self.rooms.values().filter(|room| room.key.sub_room > 0);
+        let mut rooms: Vec<i64> = private().map(|room| room.key.sub_room).collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        let mut sessions: Vec<(i64, UserId)> = private()
+            .flat_map(|room| room.registered.iter().map(|u| (room.key.sub_room, *u)))
+            .collect();
+        sessions.sort_unstable();
+        sessions.dedup();
+        (rooms, sessions)
+    }
+
     /// `(room, user)` of every user present (joined) in a room.
     pub fn present(&self) -> Vec<(RoomKey, UserId)> {
         self.rooms
