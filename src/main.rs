@@ -133,6 +133,7 @@ fn start(cli: Cli) -> Result<(), StartupError> {
         Logging::init(&server_cfg).map_err(StartupError::with(ExitStatus::CannotOpenLog))?;
     // Asked before the sockets are taken (that clears systemd's variables).
     let sockets_outlive_us = listen::passed_by_systemd();
+    let socket_units = ilias_chat::daemon::stop::socket_units();
     let Listeners {
         chat: listeners,
         metrics,
@@ -209,6 +210,7 @@ fn start(cli: Cli) -> Result<(), StartupError> {
                     reloads: Some((reload_rx, reloader)),
                     metrics,
                     sockets_outlive_us,
+                    socket_units,
                 })
                 .await
         })

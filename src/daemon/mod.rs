@@ -10,3 +10,4 @@ pub mod privileges;
 pub mod signals;
 pub mod sources;
 pub mod state;
+pub mod stop;

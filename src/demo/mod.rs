@@ -68,6 +68,7 @@ pub fn run(state_dir: Option<PathBuf>, listen_on: SocketAddr) -> anyhow::Result<
                 reloads: None,
                 metrics: None,
                 sockets_outlive_us: false,
+                socket_units: Vec::new(),
             })
             .await?;
         Ok(())

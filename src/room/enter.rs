@@ -15,6 +15,7 @@ use super::model::{EnterError, RoomKey};
 use super::payload::{ActionHead, EnterAction, Notice, SubscriberRef, Userlist};
 use super::persist::{ensure_room, persist_notice, restore_presence};
 use super::{RoomChat, emit, grace};
+use crate::client::lock;
 use crate::identity::check_login;
 use crate::metrics::{self, Feature};
 use crate::socket::Refused;
@@ -30,6 +31,8 @@ pub(super) async fn connect(
     };
     chat.cancel_grace_timer(user);
     chat.rooms().connect(user);
+    // A page being loaded shows the room's past messages itself.
+    lock(&chat.replay).forget_user(user);
     tracing::info!(client = chat.name(), user, "new subscriber");
     Json(json!({"status": 200}))
 }
@@ -98,7 +101,7 @@ pub(super) async fn enter_room(
     };
     let generation = chat.client.generation();
     let scope = emit::scope(chat, key);
-    socket.join(key.socket_room());
+    emit::join_room(chat, socket, entered.subscriber.id, key);
     let enter = EnterAction {
         head: ActionHead::new(scope, "private_room_entered"),
         subscriber: SubscriberRef::of(&entered.subscriber),

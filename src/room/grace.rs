@@ -110,6 +110,7 @@ pub(super) fn resume(chat: &Arc<RoomChat>, users: &[UserId]) {
 
 /// A closed socket; when it was the user's last one, the grace period starts.
 pub(super) fn socket_closed(chat: &Arc<RoomChat>, socket: &SocketRef) {
+    crate::client::lock(&chat.replay).socket_closed(socket.id, now_ms());
     let closed = chat.rooms().socket_closed(socket.id);
     tracing::debug!(client = chat.name(), sid = %socket.id, "room socket disconnected");
     if let Some((user, true)) = closed {

@@ -55,13 +55,17 @@ pub(super) async fn send(
     match delivery.recipients {
         Recipients::Sockets(sockets) => emit::to_sockets(chat, &sockets, "message", &payload),
         Recipients::Room => {
-            emit::to_room(chat, message.key, "message", &payload).await;
             // A message the browser buffered while reconnecting is handled right after
             // its login, before its `enterRoom`: the sender still sees it.
             let room = message.key.socket_room();
-            if !socket.rooms().iter().any(|r| *r == room) {
-                emit::to_sockets(chat, &[socket.id], "message", &payload);
-            }
+            let outside = !socket.rooms().iter().any(|r| *r == room);
+            emit::message_to_room(
+                chat,
+                message.key,
+                &payload,
+                delivery.sender.id,
+                outside.then_some(socket.id),
+            );
         }
     }
     persist_stored(chat, message.key, stored, timestamp_s);

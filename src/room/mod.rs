@@ -19,6 +19,7 @@ pub mod model;
 pub mod payload;
 mod persist;
 mod private_room;
+pub mod replay;
 mod socket;
 mod typing;
 
@@ -48,9 +49,13 @@ pub struct RoomChat {
     state: Mutex<RoomState>,
     /// Pending "left the chat" timers, one per user whose last socket closed.
     grace_timers: Mutex<HashMap<UserId, AbortHandle>>,
-    /// Set when the state came from the restart snapshot: the `(room_id, user)` pairs
-    /// whose `chatroom_users` rows the start-up clean-up keeps.
-    kept_presence: Mutex<Option<Vec<(i64, UserId)>>>,
+    /// Set when the state came from the restart snapshot: what the start-up clean-up
+    /// keeps.
+    kept_presence: Mutex<Option<persist::Kept>>,
+    /// Messages kept for browsers on their way back (see [`replay`]). Held around a
+    /// message's broadcast and around a socket's joining a room, never across an
+    /// `.await`, never while taking the other locks.
+    replay: Mutex<replay::Replay>,
 }
 
 impl RoomChat {
@@ -66,6 +71,7 @@ impl RoomChat {
             state: Mutex::new(RoomState::default()),
             grace_timers: Mutex::new(HashMap::new()),
             kept_presence: Mutex::new(None),
+            replay: Mutex::new(replay::Replay::default()),
         }
     }
 
@@ -73,12 +79,34 @@ impl RoomChat {
     /// served): the start-up clean-up then keeps these users' `chatroom_users` rows,
     /// and their grace periods start.
     pub fn restore(self: &Arc<Self>, saved: model::SavedRooms) -> usize {
-        let (users, kept) = {
+        // Nothing this process says reached the restored users' tabs yet: each is away
+        // from the rooms it was in until it enters again.
+        let tabs: HashMap<UserId, usize> = saved
+            .subscribers
+            .iter()
+            .map(|s| (s.id, s.tabs.max(1)))
+            .collect();
+        let (users, kept, present) = {
             let mut rooms = self.rooms();
             let users = rooms.restore(saved);
-            (users, rooms.registrations())
+            let (private_rooms, private_sessions) = rooms.private_registrations();
+            let kept = persist::Kept {
+                presence: rooms.registrations(),
+                private_rooms,
+                private_sessions,
+            };
+            (users, kept, rooms.present())
         };
         *lock(&self.kept_presence) = Some(kept);
+        {
+            let now = crate::clock::now_ms();
+            let mut replay = lock(&self.replay);
+            for (key, user) in present {
+                for _ in 0..tabs.get(&user).copied().unwrap_or(1) {
+                    replay.mark_away(user, key, now);
+                }
+            }
+        }
         grace::resume(self, &users);
         users.len()
     }

@@ -107,7 +107,12 @@ pub async fn start(chat: &RoomChat) -> Result<usize, StoreError> {
     let kept = crate::client::lock(&chat.kept_presence).take();
     match kept {
         None => end_all_sessions(chat),
-        Some(kept) => end_sessions_except(chat, store, &kept).await?,
+        Some(kept) => {
+            end_sessions_except(chat, store, &kept.presence).await?;
+            if chat.client.generation() == Generation::Ilias8 {
+                close_private_rooms_except(chat, store, &kept).await?;
+            }
+        }
     }
     if !chat.client.writes().flush(Duration::from_secs(30)).await {
         tracing::warn!(
@@ -162,6 +167,68 @@ async fn end_sessions_except(
             user_id,
             room_ids,
             private_rooms: Vec::new(),
+            emptied_private_rooms: Vec::new(),
+            now_s: now_s(),
+        });
+    }
+    Ok(())
+}
+
+/// What the start-up clean-up keeps after a restart with a snapshot (all sorted).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Kept {
+    /// `(room_id, user)` of the registrations: their `chatroom_users` rows stay.
+    pub presence: Vec<(i64, i64)>,
+    /// ILIAS 8: the private rooms of the snapshot (`proom_id`): they stay open.
+    pub private_rooms: Vec<i64>,
+    /// ILIAS 8: `(proom_id, user)` registered in them: their sessions stay open.
+    pub private_sessions: Vec<(i64, i64)>,
+}
+
+/// ILIAS 8, restart with a snapshot: the private rooms of the snapshot stay open and
+/// are served again, with the sessions of the users registered in them; every other
+/// open private room is closed and every other private-room session ends, as the
+/// original's start-up does for all of them.
+async fn close_private_rooms_except(
+    chat: &RoomChat,
+    store: &Store,
+    kept: &Kept,
+) -> Result<(), StoreError> {
+    let proom_ids: Vec<i64> = chatroom::open_private_rooms(store)
+        .await?
+        .into_iter()
+        .filter(|id| kept.private_rooms.binary_search(id).is_err())
+        .collect();
+    let mut by_user: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    for (proom_id, user_id) in chatroom::open_private_sessions(store).await? {
+        let room_kept = kept.private_rooms.binary_search(&proom_id).is_ok();
+        let session_kept = kept
+            .private_sessions
+            .binary_search(&(proom_id, user_id))
+            .is_ok();
+        // Sessions of closed rooms end with their room.
+        if room_kept && !session_kept {
+            by_user.entry(user_id).or_default().push(proom_id);
+        }
+    }
+    tracing::info!(
+        client = chat.name(),
+        kept = kept.private_rooms.len(),
+        closed = proom_ids.len(),
+        "start-up clean-up after a restart: private rooms of the snapshot kept open"
+    );
+    if !proom_ids.is_empty() {
+        chat.client.write(Write::ClosePrivateRooms {
+            proom_ids,
+            now_s: now_s(),
+        });
+    }
+    for (user_id, mut private_rooms) in by_user {
+        private_rooms.dedup();
+        chat.client.write(Write::EndSessions {
+            user_id,
+            room_ids: Vec::new(),
+            private_rooms,
             emptied_private_rooms: Vec::new(),
             now_s: now_s(),
         });

@@ -66,6 +66,9 @@ pub struct Running {
     /// no `shutdown` to browsers, sessions stay open, the restart snapshot is saved.
     /// Otherwise a stop is for good, as in the original.
     pub sockets_outlive_us: bool,
+    /// The socket units that passed the sockets (see [`crate::daemon::stop`]): a
+    /// stop while systemd stops one of them is for good.
+    pub socket_units: Vec<String>,
 }
 
 /// A configured server, ready to serve.
@@ -261,7 +264,9 @@ impl Server {
             reloads,
             metrics,
             sockets_outlive_us,
+            socket_units,
         } = running;
+        crate::daemon::stop::clear_stale_marker(&self.state);
         let _metrics = match metrics {
             Some(listener) => Some(self.serve_metrics(listener)?),
             None => None,
@@ -317,8 +322,20 @@ impl Server {
         }
 
         notify::stopping();
+        let pause = sockets_outlive_us && {
+            match crate::daemon::stop::for_good(&self.state, &socket_units).await {
+                Some(reason) => {
+                    tracing::info!(%reason, "stop for good: browsers are told shutdown");
+                    false
+                }
+                None => {
+                    tracing::info!("stop is a pause: browsers resume with the next process");
+                    true
+                }
+            }
+        };
         serving.stop_accepting().await;
-        if sockets_outlive_us {
+        if pause {
             // Browsers lose the connection without a word and reconnect by themselves
             // to the next process, which resumes from the snapshot.
             self.save_snapshot();
@@ -335,7 +352,7 @@ impl Server {
         let mut stopping = tokio::task::JoinSet::new();
         for served in self.clients.all() {
             stopping.spawn(async move {
-                if sockets_outlive_us {
+                if pause {
                     room::pause(&served.rooms, DRAIN_TIMEOUT).await;
                 } else {
                     room::stop(&served.rooms, DRAIN_TIMEOUT).await;

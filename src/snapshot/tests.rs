@@ -31,6 +31,7 @@ fn rooms() -> SavedRooms {
             id: 5,
             name: Some("alice".into()),
             profile_picture_visible: Some(false),
+            tabs: 2,
         }],
         rooms: vec![SavedRoom {
             room_id: 7,

@@ -272,6 +272,52 @@ pub(super) async fn end_private_sessions(
     Ok(())
 }
 
+/// ILIAS 8, after a restart with a snapshot: the private rooms the snapshot does not
+/// have are closed and their open sessions end (the original's start-up, for them).
+pub(super) async fn close_these_private_rooms(
+    conn: &mut AnyConnection,
+    proom_ids: &[i64],
+    now_s: i64,
+) -> Result<(), StoreError> {
+    for proom_id in proom_ids {
+        sqlx::query(
+            "UPDATE chatroom_psessions SET disconnected = ? WHERE proom_id = ? AND disconnected = 0",
+        )
+        .bind(now_s)
+        .bind(*proom_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::query("ending private room sessions"))?;
+        sqlx::query("UPDATE chatroom_prooms SET closed = ? WHERE proom_id = ? AND (closed = 0 OR closed IS NULL)")
+            .bind(now_s)
+            .bind(*proom_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::query("closing a private room"))?;
+    }
+    Ok(())
+}
+
+/// ILIAS 8: the private rooms open in the database (`proom_id`).
+pub async fn open_private_rooms(store: &Store) -> Result<Vec<i64>, StoreError> {
+    sqlx::query_scalar::<_, i64>(
+        "SELECT proom_id FROM chatroom_prooms WHERE closed = 0 OR closed IS NULL",
+    )
+    .fetch_all(store.pool())
+    .await
+    .map_err(StoreError::query("reading open private rooms"))
+}
+
+/// ILIAS 8: the open private-room sessions, `(proom_id, user_id)`.
+pub async fn open_private_sessions(store: &Store) -> Result<Vec<(i64, i64)>, StoreError> {
+    sqlx::query_as::<_, (i64, i64)>(
+        "SELECT proom_id, user_id FROM chatroom_psessions WHERE disconnected = 0",
+    )
+    .fetch_all(store.pool())
+    .await
+    .map_err(StoreError::query("reading open private room sessions"))
+}
+
 /// ILIAS 8: no private room survives a restart of the chat server. Only open sessions
 /// and rooms are touched, so earlier disconnect and close times stay as they were.
 pub(super) async fn close_private_rooms(

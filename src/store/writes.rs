@@ -100,6 +100,10 @@ pub enum Write {
     /// Start-up and shutdown: every `chatroom_users` row becomes a session; on ILIAS 8
     /// every private-room session ends and every private room is closed.
     EndAllSessions { ilias8: bool, now_s: i64 },
+    /// ILIAS 8 start-up after a restart with a snapshot: these private rooms (open in
+    /// the database, not in the snapshot) are closed and their sessions end, as the
+    /// original's start-up does for every private room.
+    ClosePrivateRooms { proom_ids: Vec<i64>, now_s: i64 },
     /// A new on-screen chat conversation (`osc_conversation`).
     ConversationInsert {
         id: String,
@@ -157,6 +161,9 @@ impl Write {
                 room_id, user_id, ..
             } => format!("presence of user {user_id} in room {room_id}"),
             Write::EndAllSessions { .. } => "end of all sessions".to_string(),
+            Write::ClosePrivateRooms { proom_ids, .. } => {
+                format!("close of {} private rooms", proom_ids.len())
+            }
             Write::ConversationInsert { id, .. } => format!("new conversation {id}"),
             Write::ConversationUpdate { id, .. } => format!("participants of conversation {id}"),
             Write::ConversationMessage {
@@ -225,6 +232,7 @@ impl Write {
                     ..
                 } => 8 * (room_ids.len() + private_rooms.len() + emptied_private_rooms.len()),
                 Write::EndAllSessions { .. } | Write::Purge { .. } => 0,
+                Write::ClosePrivateRooms { proom_ids, .. } => 8 * proom_ids.len(),
                 Write::RestorePresence { userdata, .. } => userdata.len(),
                 Write::ConversationInsert {
                     id, participants, ..
@@ -280,6 +288,9 @@ impl Write {
                 userdata,
                 now_s,
             } => chatroom::restore_presence(conn, *room_id, *user_id, userdata, *now_s).await?,
+            Write::ClosePrivateRooms { proom_ids, now_s } => {
+                chatroom::close_these_private_rooms(conn, proom_ids, *now_s).await?
+            }
             Write::EndAllSessions { ilias8, now_s } => {
                 if *ilias8 {
                     chatroom::close_private_rooms(conn, *now_s).await?;

@@ -18,11 +18,11 @@ const GRACE_MS = 300;
 // Away well past the grace period (reconnection attempts start after this).
 const AWAY = { reconnectionDelay: 1500, reconnectionDelayMax: 1500, randomizationFactor: 0 };
 
-async function withServer(fn) {
+async function withServer(fn, graceMs = GRACE_MS) {
   const db = await createTestDb(9);
   await db.query("INSERT INTO chatroom_settings (room_id, object_id, room_type, enable_history) VALUES (?, ?, 'repository', 1)", [ROOM, 1007]);
   const server = await startServer(serverCfg(await freePort()), [clientCfg(NAME, AUTH[0], AUTH[1], db)], {
-    env: { ILIAS_CHAT_DISCONNECT_GRACE_MS: String(GRACE_MS) },
+    env: { ILIAS_CHAT_DISCONNECT_GRACE_MS: String(graceMs) },
   });
   await waitUntil(() => /chat rooms loaded/.test(server.stderr() + server.stdout()), { what: 'rooms loaded' });
   const pages = [];
@@ -124,4 +124,36 @@ test('emits buffered while disconnected are handled after the re-login, in order
     assert.deepEqual(rows.map((r) => JSON.parse(r.message).content), texts, 'stored once each, in order');
     assert.ok(!/ignored: socket has not logged in/.test(ctx.server.stderr()), 'nothing refused for want of a login');
   });
+});
+
+test('back within the grace period: the room\'s messages of the time away arrive once, in order; a reloaded page gets none', { timeout: 60000 }, async () => {
+  await withServer(async (ctx) => {
+    const alice = await ctx.page({ id: 1, name: 'alice' });
+    const bob = await ctx.page({ id: 2, name: 'bob' }, { reconnectionDelay: 1000, reconnectionDelayMax: 1000, randomizationFactor: 0 });
+    const carol = await ctx.page({ id: 3, name: 'carol' });
+    alice.say('before');
+    await waitUntil(() => bob.texts().includes('before'), { what: 'bob hears the first message' });
+    drop(bob);
+    await waitUntil(() => bob.disconnects >= 1, { what: 'bob dropped' });
+    await sleep(200); // the server has seen the connection close
+    alice.say('while away 1');
+    alice.say('while away 2');
+    await waitUntil(() => bob.entered >= 2, { what: 'bob back' });
+    alice.say('after');
+    await waitUntil(() => bob.texts().includes('after'), { what: 'bob hears the last message' });
+    await sleep(200);
+    assert.deepEqual(bob.texts(), ['before', 'while away 1', 'while away 2', 'after']);
+    assert.equal(bob.noticesOf('welcome_to_chat').length, 1, 'not greeted again within the grace period');
+
+    // A reload: the page closes, PHP announces the user again (the new page shows the
+    // room's past messages from the database itself), the new page enters.
+    carol.close();
+    await sleep(200);
+    alice.say('during the reload');
+    const again = await ctx.page({ id: 3, name: 'carol' });
+    alice.say('after the reload');
+    await waitUntil(() => again.texts().includes('after the reload'), { what: 'the reloaded page hears' });
+    await sleep(200);
+    assert.deepEqual(again.texts(), ['after the reload'], 'nothing replayed to a reloaded page');
+  }, 5000);
 });

@@ -8,18 +8,18 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 
 import { clientCfg, createTestDb, freePort, serverCfg, sleep, tempDir } from './harness.mjs';
-import { Keeper, OscPage, RoomPage, phpEntersRoom, waitHeartbeat, waitUntil } from './resume-helpers.mjs';
+import { Keeper, OscPage, RoomPage, backend, phpEntersRoom, waitHeartbeat, waitUntil } from './resume-helpers.mjs';
 
 const NAME = 'ilrestart';
 const AUTH = ['rk-restart', 'rs-restart'];
 const ROOMS = [7, 8];
 
 /** A database, config files and a keeper with the first daemon running. */
-async function setup({ reconnectWindow, graceMs = 8000 } = {}) {
-  const db = await createTestDb(9);
+async function setup({ reconnectWindow, graceMs = 8000, env = {}, generation = 9 } = {}) {
+  const db = await createTestDb(generation);
   for (const id of ROOMS) {
     await db.query("INSERT INTO chatroom_settings (room_id, object_id, room_type, enable_history) VALUES (?, ?, 'repository', 1)", [id, 1000 + id]);
   }
@@ -36,7 +36,7 @@ async function setup({ reconnectWindow, graceMs = 8000 } = {}) {
   const keeper = await Keeper.start(
     port,
     [...asRoot, '--state-dir', path.join(dir, 'state'), path.join(dir, 'server.cfg'), path.join(dir, 'clients')],
-    { env: { ILIAS_CHAT_DISCONNECT_GRACE_MS: String(graceMs) }, log: path.join(dir, 'daemon.log') },
+    { env: { ILIAS_CHAT_DISCONNECT_GRACE_MS: String(graceMs), ...env }, log: path.join(dir, 'daemon.log') },
   );
   const pid = await keeper.launch();
   await waitHeartbeat(base, NAME);
@@ -57,7 +57,7 @@ async function teardown(ctx, failed) {
 /** Runs `fn(ctx)` on a fresh setup; prints the daemon log when it fails. */
 function restartTest(name, opts, fn) {
   test(name, { timeout: 90000 }, async () => {
-    const ctx = await setup(opts);
+    const ctx = await setup(typeof opts === 'function' ? opts() : opts);
     let failed = true;
     try {
       await fn(ctx);
@@ -144,6 +144,60 @@ restartTest('restart on the same socket: every browser resumes in its room, nobo
   assert.match(ctx.keeper.logText(), /resumed from the restart snapshot/);
 });
 
+restartTest('messages typed during the restart reach every member of the room once, in order, whenever each comes back', {}, async (ctx) => {
+  // Speakers (the first two pages of room 7) come back at once; the other members of
+  // room 7 come back 2.5 s later, after the speakers' messages were handled: they were
+  // not in the room when those were broadcast, and must get them on entering.
+  const early = { reconnectionDelay: 100, reconnectionDelayMax: 100, randomizationFactor: 0 };
+  const late = { reconnectionDelay: 2500, reconnectionDelayMax: 2500, randomizationFactor: 0 };
+  for (const room of ROOMS) {
+    for (let i = 0; i < 4; i++) {
+      const user = { id: room * 100 + i, name: `u${room}_${i}` };
+      await phpEntersRoom(ctx.db, ctx.base, NAME, AUTH, room, user);
+      ctx.pages.push(new RoomPage(ctx.base, NAME, user, room, room === 7 && i < 2 ? early : late));
+    }
+  }
+  await waitUntil(() => ctx.pages.every((p) => p.entered >= 1), { what: 'every page in its room' });
+  const room7 = ctx.pages.filter((p) => p.room === 7);
+  const [a, b] = room7;
+  a.say('live before');
+  await waitUntil(() => room7.every((p) => p.texts().includes('live before')), { what: 'the message before the restart' });
+
+  assert.equal(await ctx.keeper.terminate(ctx.pid), 0);
+  await waitUntil(() => ctx.pages.every((p) => p.disconnects >= 1), { what: 'every page noticed the stop' });
+  // Typed while the server is away (socket.io-client sends them after reconnecting).
+  a.say('a1');
+  a.say('a2');
+  b.say('b1');
+  b.say('b2');
+  await ctx.keeper.launch();
+  await waitUntil(() => a.texts().includes('a2') && b.texts().includes('b2'), { what: 'the speakers back and heard' });
+  // Said after the speakers are back but before the late pages are.
+  a.say('a3');
+  await waitUntil(() => ctx.pages.every((p) => p.entered >= 2), { timeoutMs: 15000, what: 'every page back in its room' });
+  b.say('after everyone is back');
+  await waitUntil(() => room7.every((p) => p.texts().includes('after everyone is back')), { what: 'the last message' });
+  await sleep(300);
+
+  const expected = ['live before', 'a1', 'a2', 'b1', 'b2', 'a3', 'after everyone is back'];
+  const order = (texts) => texts.filter((t) => t !== 'live before');
+  const reference = order(room7[2].texts());
+  for (const p of room7) {
+    const texts = p.texts();
+    assert.deepEqual([...texts].sort(), [...expected].sort(), `${p.user.name}: every message exactly once`);
+    assert.deepEqual(order(texts), reference, `${p.user.name}: in the same order as everyone`);
+    for (const [x, y] of [['a1', 'a2'], ['a2', 'a3'], ['b1', 'b2']]) {
+      assert.ok(texts.indexOf(x) < texts.indexOf(y), `${p.user.name}: ${x} before ${y}`);
+    }
+  }
+  for (const p of ctx.pages.filter((p) => p.room === 8)) assert.deepEqual(p.texts(), [], `${p.user.name}: other room`);
+  assert.match(ctx.keeper.logText(), /messages missed while away replayed/);
+  for (const text of expected) {
+    const rows = await ctx.db.query('SELECT COUNT(*) AS n FROM chatroom_history WHERE message LIKE ?', [`%"content":"${text}"%`]);
+    assert.equal(Number(rows[0].n), 1, `${text}: stored once`);
+  }
+});
+
 /** After the stop, `spoil(ctx)`; then the next start must run the original clean-up. */
 async function expectCleanStart(ctx, spoil, logLine) {
   const pages = ctx.pages;
@@ -181,4 +235,88 @@ restartTest('a corrupt snapshot is ignored, logged, and set aside; the server st
   await fillRooms(ctx, 1);
   await expectCleanStart(ctx, async () => fs.writeFileSync(ctx.snapshotFile, '{"format": "ilias-chat restart snapshot", "version": 1, "saved_at_ms": '), /restart snapshot ignored.*corrupt/);
   assert.ok(fs.existsSync(`${ctx.snapshotFile}.rejected`), 'kept aside for inspection');
+});
+
+// A stand-in for `systemctl list-jobs`: prints what the test wrote into its jobs file.
+const systemctlDir = tempDir('ilias-chat-systemctl-');
+const jobsFile = path.join(systemctlDir, 'jobs');
+const fakeSystemctl = path.join(systemctlDir, 'systemctl');
+fs.writeFileSync(fakeSystemctl, `#!/bin/sh\n[ "$1" = list-jobs ] || exit 1\ncat '${jobsFile}' 2>/dev/null\nexit 0\n`, { mode: 0o755 });
+after(() => fs.rmSync(systemctlDir, { recursive: true, force: true }));
+const socketUnit = { KEEPER_FDNAMES: 'ilias-chat.socket', ILIAS_CHAT_SYSTEMCTL: fakeSystemctl };
+
+/** SIGTERM to the running daemon; expects a stop for good: `shutdown`, sessions ended, no snapshot. */
+async function expectStopForGood(ctx, pid, reason) {
+  const before = await presence(ctx);
+  assert.ok(before.length > 0);
+  assert.equal(await ctx.keeper.terminate(pid), 0);
+  await waitUntil(() => ctx.pages.every((p) => p.shutdowns === 1), { what: 'every page told shutdown' });
+  assert.ok(!fs.existsSync(ctx.snapshotFile), 'no snapshot on a stop for good');
+  assert.deepEqual(await presence(ctx), [], 'the sessions were ended');
+  assert.equal((await sessions(ctx)).length, before.length);
+  assert.match(ctx.keeper.logText(), reason);
+}
+
+restartTest('socket activation: a stop while systemd stops the socket unit is for good; a restart of the service is a pause', () => ({ env: socketUnit }), async (ctx) => {
+  await fillRooms(ctx, 1);
+  fs.writeFileSync(jobsFile, '41 ilias-chat.service restart running\n');
+  assert.equal(await ctx.keeper.terminate(ctx.pid), 0);
+  assert.ok(fs.existsSync(ctx.snapshotFile), 'a restart saves the snapshot');
+  assert.match(ctx.keeper.logText(), /stop is a pause/);
+  const pid = await ctx.keeper.launch();
+  await waitUntil(() => ctx.pages.every((p) => p.entered >= 2), { timeoutMs: 15000, what: 'every page back' });
+  for (const p of ctx.pages) assert.equal(p.shutdowns, 0, `${p.user.name}: no shutdown on a restart`);
+
+  // systemctl stop ilias-chat.socket ilias-chat.service (also the package's removal).
+  fs.writeFileSync(jobsFile, '43 ilias-chat.socket stop waiting\n42 ilias-chat.service stop running\n');
+  await expectStopForGood(ctx, pid, /stop for good.*systemd is stopping ilias-chat\.socket/);
+});
+
+restartTest('socket activation: the stop marker in the state directory makes the stop for good, once', {}, async (ctx) => {
+  await fillRooms(ctx, 1);
+  const marker = path.join(ctx.dir, 'state', 'stop-for-good');
+  fs.writeFileSync(marker, '');
+  await expectStopForGood(ctx, ctx.pid, /stop for good.*stop marker/);
+  assert.ok(!fs.existsSync(marker), 'the marker is used once');
+});
+
+restartTest('ILIAS 8: private rooms of the snapshot stay open and are served again; the others are closed as at any start', { generation: 8 }, async (ctx) => {
+  const alice = { id: 101, name: 'alice' };
+  const bob = { id: 102, name: 'bob' };
+  const now = Math.floor(Date.now() / 1000);
+  for (const user of [alice, bob]) await phpEntersRoom(ctx.db, ctx.base, NAME, AUTH, 7, user);
+  // PHP inserts the private room, then tells the server; alice is in it.
+  await ctx.db.query('INSERT INTO chatroom_prooms (proom_id, parent_id, title, owner, created, closed, is_public) VALUES (3, 7, ?, ?, ?, 0, 1)', ['Three', alice.id, now]);
+  assert.equal((await backend(ctx.base, NAME, AUTH, 'CreatePrivateRoom', 7, 3, alice.id, 'Three')).success, true);
+  assert.equal((await backend(ctx.base, NAME, AUTH, 'EnterPrivateRoom', 7, 3, alice.id)).success, true);
+  // A private room the server does not know (open in the database only), and stale
+  // sessions: bob's in room 3 (he is not registered there), carol's in room 4.
+  await ctx.db.query('INSERT INTO chatroom_prooms (proom_id, parent_id, title, owner, created, closed, is_public) VALUES (4, 7, ?, ?, ?, 0, 1)', ['Four', bob.id, now]);
+  await ctx.db.query('INSERT INTO chatroom_psessions (psess_id, proom_id, user_id, connected, disconnected) VALUES (1, 3, 101, ?, 0), (2, 3, 102, ?, 0), (3, 4, 103, ?, 0)', [now, now, now]);
+
+  assert.equal(await ctx.keeper.terminate(ctx.pid), 0);
+  assert.ok(fs.existsSync(ctx.snapshotFile), 'the snapshot was saved');
+  await ctx.keeper.launch();
+  await waitHeartbeat(ctx.base, NAME);
+  const rooms = () => ctx.db.query('SELECT proom_id, closed FROM chatroom_prooms ORDER BY proom_id');
+  await waitUntil(async () => Number((await rooms())[1].closed) > 0, { what: 'the unknown private room closed' });
+  await sleep(300);
+  const [three, four] = await rooms();
+  assert.equal(Number(three.closed), 0, 'the private room of the snapshot stays open');
+  assert.ok(Math.abs(Number(four.closed) - now) < 60, 'the other one is closed now');
+  const psessions = await ctx.db.query('SELECT proom_id, user_id, disconnected FROM chatroom_psessions ORDER BY psess_id');
+  assert.deepEqual(psessions.map((r) => [Number(r.proom_id), Number(r.user_id), Number(r.disconnected) > 0]), [
+    [3, 101, false],
+    [3, 102, true],
+    [4, 103, true],
+  ]);
+  assert.match(ctx.keeper.logText(), /private rooms of the snapshot kept open/);
+  // Served again: alice's page enters it without PHP calling again.
+  const page = new RoomPage(ctx.base, NAME, alice, 7);
+  ctx.pages.push(page);
+  await waitUntil(() => page.entered >= 1, { what: 'alice in the main room' });
+  page.socket.emit('enterRoom', 7, 3);
+  await waitUntil(() => page.entered >= 2, { what: 'alice in the private room' });
+  const listed = await backend(ctx.base, NAME, AUTH, 'EnterPrivateRoom', 7, 4, bob.id);
+  assert.equal(listed.success, false, 'the closed room is not served');
 });

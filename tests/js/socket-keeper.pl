@@ -59,7 +59,9 @@ while (1) {
         open(STDERR, '>&', \*STDOUT) or POSIX::_exit(126);
         $ENV{LISTEN_FDS} = '1';
         $ENV{LISTEN_PID} = "$$";
-        delete $ENV{LISTEN_FDNAMES};
+        # As systemd names the socket after its unit (KEEPER_FDNAMES=ilias-chat.socket).
+        if (defined $ENV{KEEPER_FDNAMES}) { $ENV{LISTEN_FDNAMES} = $ENV{KEEPER_FDNAMES}; }
+        else { delete $ENV{LISTEN_FDNAMES}; }
         { no warnings 'exec'; exec { $command[0] } @command; }
         POSIX::_exit(127);
     }

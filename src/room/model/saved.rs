@@ -12,6 +12,13 @@ pub struct SavedSubscriber {
     pub id: UserId,
     pub name: Option<String>,
     pub profile_picture_visible: Option<bool>,
+    /// How many chat-room tabs (sockets) the user had open: each comes back by itself.
+    #[serde(default = "one_tab")]
+    pub tabs: usize,
+}
+
+fn one_tab() -> usize {
+    1
 }
 
 /// A room with its registrations and presence.
@@ -56,6 +63,7 @@ impl RoomState {
                 id: s.id,
                 name: s.name.clone(),
                 profile_picture_visible: s.profile_picture_visible,
+                tabs: s.sockets.len(),
             })
             .collect();
         subscribers.sort_by_key(|s| s.id);
@@ -151,6 +159,29 @@ impl RoomState {
             self.rejoining.insert((RoomKey { room_id, sub_room }, user));
         }
         users
+    }
+
+    /// ILIAS 8: the private rooms (`proom_id`s) and their registrations
+    /// `(proom_id, user)`, sorted: which private rooms and sessions a restart keeps.
+    pub fn private_registrations(&self) -> (Vec<i64>, Vec<(i64, UserId)>) {
+        let private = || self.rooms.values().filter(|room| room.key.sub_room > 0);
+        let mut rooms: Vec<i64> = private().map(|room| room.key.sub_room).collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        let mut sessions: Vec<(i64, UserId)> = private()
+            .flat_map(|room| room.registered.iter().map(|u| (room.key.sub_room, *u)))
+            .collect();
+        sessions.sort_unstable();
+        sessions.dedup();
+        (rooms, sessions)
+    }
+
+    /// `(room, user)` of every user present (joined) in a room.
+    pub fn present(&self) -> Vec<(RoomKey, UserId)> {
+        self.rooms
+            .values()
+            .flat_map(|room| room.joined.iter().map(|u| (room.key, *u)))
+            .collect()
     }
 
     /// `(room_id, user)` of every registration: whose `chatroom_users` rows a restart

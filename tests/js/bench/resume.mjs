@@ -9,11 +9,12 @@
 //       delivered to the room members.
 //   offline [seconds] — one browser offline 120 s (longer than the 15 s grace period),
 //       then its network comes back: time until it is back in its room.
-//   reload [browsers] — 2,000 browsers in one room, a sender fanning a message out every
-//       50 ms, 5 SIGHUPs 2 s apart: disconnects and lost messages.
+//   reload [browsers] [rooms] — 2,000 browsers in one room (or spread over `rooms`), a
+//       sender per room fanning a message out every 50 ms, 5 SIGHUPs 2 s apart:
+//       disconnects and lost messages.
 //
 //   cargo build --release
-//   ILIAS_CHAT_BIN=target/release/ilias-chat node tests/js/bench/resume.mjs restart|offline|reload
+//   ILIAS_CHAT_BIN=target/release/ilias-chat node tests/js/bench/resume.mjs restart|offline|reload [size] [rooms]
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -101,17 +102,20 @@ async function restart() {
     const stored = (await db.query("SELECT COUNT(*) AS n FROM chatroom_history WHERE message LIKE '%during restart from%'"))[0].n;
     let expectedDeliveries = 0;
     let deliveries = 0;
+    let duplicates = 0;
     for (const p of pages) {
       const fromRoom = speakers.filter((s) => s.room === p.room).length;
       expectedDeliveries += fromRoom;
-      deliveries += p.texts().filter((t) => t.startsWith('during restart from')).length;
+      const texts = p.texts().filter((t) => t.startsWith('during restart from'));
+      deliveries += new Set(texts).size;
+      duplicates += texts.length - new Set(texts).size;
     }
     const refused = [...pages, ...osc].reduce((n, p) => n + (p.connectErrors ?? 0), 0);
     const shutdowns = [...pages, ...osc].reduce((n, p) => n + p.shutdowns, 0);
     console.log(`old process exit status ${status}, stopped in ${stopMs.toFixed(0)} ms; new process answering after ${readyMs.toFixed(0)} ms`);
     console.log(`connect errors (refused) ${refused}; shutdown events ${shutdowns}`);
     console.log(`back within 10 s of the new process answering: rooms ${backRooms}/${pages.length}, on-screen chat ${backOsc}/${osc.length}` + (backAt === null ? '' : ` (all after ${backAt.toFixed(0)} ms)`));
-    console.log(`messages typed during the restart: ${speakers.length}; stored ${stored}; delivered ${deliveries}/${expectedDeliveries} (room members × messages)`);
+    console.log(`messages typed during the restart: ${speakers.length}; stored ${stored}; delivered ${deliveries}/${expectedDeliveries} (room members × messages, ${(100 * deliveries / expectedDeliveries).toFixed(1)} %), duplicates ${duplicates}`);
   } finally {
     for (const p of [...pages, ...osc]) p.close();
     await keeper.close();
@@ -154,22 +158,35 @@ async function offline() {
 
 async function reload() {
   const BROWSERS = arg ?? 2000;
+  // Optional: spread the browsers over this many rooms (one sender each). Entering one
+  // room costs O(n) per browser (everyone gets the whole user list on every entry), so
+  // 2,000 in one room take the load client many minutes to set up.
+  const ROOMS = process.argv[4] ? Number(process.argv[4]) : 1;
+  const roomIds = Array.from({ length: ROOMS }, (_, i) => i + 1);
   const db = await createTestDb(9);
-  await rooms(db, [1]);
+  await rooms(db, roomIds);
   const server = await startServer({ ...serverCfg(await freePort()), log_level: 'info' }, [clientCfg(NAME, AUTH[0], AUTH[1], db)]);
   const pages = [];
   try {
     await sleep(1000);
+    const t0 = performance.now();
     for (let i = 0; i < BROWSERS; i++) {
       const user = { id: 10 + i, name: `u${i}` };
-      await registerQuickly(server.baseUrl, db, 1, user);
-      pages.push(new RoomPage(server.baseUrl, NAME, user, 1));
+      const room = roomIds[i % ROOMS];
+      await registerQuickly(server.baseUrl, db, room, user);
+      pages.push(new RoomPage(server.baseUrl, NAME, user, room));
     }
-    await waitUntil(() => pages.every((p) => p.entered >= 1), { timeoutMs: 180000, what: 'everyone in' });
-    console.log(`${BROWSERS} browsers in the room`);
-    const sender = pages[0];
-    let sent = 0;
-    const timer = setInterval(() => sender.say(`m${sent++}`), 50);
+    await waitUntil(() => pages.every((p) => p.entered >= 1), { timeoutMs: 1800000, what: 'everyone in' });
+    console.log(`${BROWSERS} browsers in ${ROOMS} room(s), all in after ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    const senders = roomIds.map((room) => pages.find((p) => p.room === room));
+    const sent = new Map(roomIds.map((room) => [room, 0]));
+    const timer = setInterval(() => {
+      for (const sender of senders) {
+        const n = sent.get(sender.room);
+        sender.say(`m${n}`);
+        sent.set(sender.room, n + 1);
+      }
+    }, 50);
     for (let i = 0; i < 5; i++) {
       await sleep(2000);
       server.child.kill('SIGHUP');
@@ -178,9 +195,11 @@ async function reload() {
     clearInterval(timer);
     await sleep(5000);
     const disconnects = pages.reduce((n, p) => n + p.disconnects, 0);
-    const lost = pages.reduce((n, p) => n + (sent - p.messages.length), 0);
+    const expected = pages.reduce((n, p) => n + sent.get(p.room), 0);
+    const lost = pages.reduce((n, p) => n + (sent.get(p.room) - p.messages.length), 0);
     const reloads = (server.stderr().match(/configuration reloaded/g) || []).length;
-    console.log(`${reloads} reloads during ${sent} messages × ${BROWSERS} browsers: disconnects ${disconnects}, lost deliveries ${lost}`);
+    const total = [...sent.values()].reduce((a, b) => a + b, 0);
+    console.log(`${reloads} reloads during ${total} messages (${ROOMS} sender(s), one each per 50 ms) to ${BROWSERS} browsers: disconnects ${disconnects}, deliveries ${expected - lost}/${expected}, lost ${lost}`);
   } finally {
     for (const p of pages) p.close();
     await server.stop();
