@@ -40,6 +40,10 @@ pub struct Resources {
     pub user_sockets: PerFeature,
     /// Users whose last room socket closed, waiting out the grace period.
     pub grace_timers: usize,
+    /// Room sockets the replay of missed messages follows, and away marks of users
+    /// on their way back (kept at most the grace period).
+    pub replay_sockets: usize,
+    pub replay_marks: usize,
     /// Users whose grace period ended who may still come back (reconnect window).
     pub departed_users: usize,
     /// Process-wide: sockets whose event queue has a task (see `socket::queue`).

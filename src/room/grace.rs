@@ -73,8 +73,9 @@ pub(super) fn readmit(chat: &RoomChat, user: UserId) {
     }
 }
 
-/// Forgets, once a while, the departures whose reconnect window has ended, so that a
-/// user who never comes back costs nothing afterwards. One task per client, ending
+/// Forgets, once a while, the departures whose reconnect window has ended and the
+/// replay marks older than the grace period, so that a user who never comes back
+/// costs nothing afterwards. One task per client, ending
 /// with the client.
 pub fn forget_departures(chat: &Arc<RoomChat>) {
     let chat = Arc::downgrade(chat);
@@ -88,6 +89,7 @@ pub fn forget_departures(chat: &Arc<RoomChat>) {
             let Some(chat) = chat.upgrade() else {
                 break;
             };
+            chat.prune_replay();
             let forgotten = chat.rooms().forget_departures(now_ms(), window_ms());
             if forgotten > 0 {
                 tracing::debug!(

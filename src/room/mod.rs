@@ -59,6 +59,17 @@ pub struct RoomChat {
 }
 
 impl RoomChat {
+    /// Replay state (see [`replay`]): sockets that entered rooms, and away marks.
+    pub fn replay_held(&self) -> (usize, usize) {
+        lock(&self.replay).held()
+    }
+
+    /// Drops replay marks and messages older than the grace period.
+    fn prune_replay(&self) {
+        let max_age = i64::try_from(grace_period().as_millis()).unwrap_or(i64::MAX);
+        lock(&self.replay).prune_all(crate::clock::now_ms(), max_age);
+    }
+
     /// Users whose grace period is running.
     pub fn grace_timer_count(&self) -> usize {
         lock(&self.grace_timers).len()

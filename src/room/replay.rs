@@ -212,6 +212,27 @@ impl Replay {
     pub fn kept(&self) -> usize {
         self.rooms.values().map(|r| r.kept.len()).sum()
     }
+
+    /// Sockets known to have entered rooms, and users' away marks (for the status).
+    pub fn held(&self) -> (usize, usize) {
+        let marks = self
+            .rooms
+            .values()
+            .flat_map(|r| r.away.values())
+            .map(Vec::len)
+            .sum();
+        (self.entered.len(), marks)
+    }
+
+    /// Drops, in every room, the marks and messages older than `max_age_ms`, and the
+    /// rooms left with nobody away: a room nobody speaks in after a wave of departures
+    /// would otherwise keep its marks.
+    pub fn prune_all(&mut self, now_ms: i64, max_age_ms: i64) {
+        self.rooms.retain(|_, room| {
+            room.prune(now_ms, max_age_ms);
+            !room.away.is_empty()
+        });
+    }
 }
 
 #[cfg(test)]

@@ -121,6 +121,7 @@ pub fn client_status(served: &ServedClient) -> ClientStatus {
 fn resources(served: &ServedClient) -> Resources {
     let room = served.rooms.rooms().held();
     let (im_entries, im_listed) = served.im.im().held();
+    let (replay_sockets, replay_marks) = served.rooms.replay_held();
     Resources {
         socket_entries: PerFeature {
             room: room.socket_entries,
@@ -131,6 +132,8 @@ fn resources(served: &ServedClient) -> Resources {
             im: im_listed,
         },
         grace_timers: served.rooms.grace_timer_count(),
+        replay_sockets,
+        replay_marks,
         departed_users: room.departed_users,
         event_queues: socket::queue::live_event_queues(),
         tasks: tokio::runtime::Handle::try_current()

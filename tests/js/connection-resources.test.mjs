@@ -56,6 +56,8 @@ test('1,000 browsers come and go: every per-socket resource is released', { time
         socket_entries: { room: 0, im: 0 },
         user_sockets: { room: 0, im: 0 },
         grace_timers: 0,
+        replay_sockets: 0,
+        replay_marks: 0,
         departed_users: 0,
         event_queues: 0,
         tasks: 0,
@@ -81,6 +83,7 @@ test('1,000 browsers come and go: every per-socket resource is released', { time
     assert.deepEqual(during.resources.socket_entries, { room: ROOM_PAGES, im: OSC_PAGES }, 'model entries while connected');
     assert.deepEqual(during.resources.user_sockets, { room: ROOM_PAGES, im: OSC_PAGES }, 'users’ socket lists while connected');
     assert.equal(during.resources.event_queues, ROOM_PAGES + OSC_PAGES, 'one event queue per socket while connected');
+    assert.equal(during.resources.replay_sockets, ROOM_PAGES, 'the replay follows every room socket while connected');
     assert.ok(during.resources.tasks > before.tasks, `more tasks while connected (${during.resources.tasks} > ${before.tasks})`);
 
     for (const p of pages) p.close();
@@ -95,7 +98,9 @@ test('1,000 browsers come and go: every per-socket resource is released', { time
     await waitUntil(
       async () => {
         after = (await status(server.baseUrl)).resources;
-        return after.departed_users === 0 && after.grace_timers === 0 && after.tasks <= before.tasks;
+        return (
+          after.departed_users === 0 && after.grace_timers === 0 && after.replay_marks === 0 && after.tasks <= before.tasks
+        );
       },
       { timeoutMs: 60000, everyMs: 250, what: 'grace periods and the reconnect window over, tasks back' },
     ).catch((e) => {
