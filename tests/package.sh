@@ -125,10 +125,14 @@ die() {
     exit 1
 }
 mode() { stat -c '%a %U %G' "$1" 2>&1; }
+EPHEMERAL_LOW="$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
+[ "${EPHEMERAL_LOW:-0}" -gt 11000 ] 2>/dev/null || EPHEMERAL_LOW=32768
 free_port() {
     local p
     for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 40000))
+        # Below the kernel's ephemeral range: a port there can be the local end of
+        # a connection (nothing listens, yet bind fails with "Address in use").
+        p=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p" && return 0; fi
     done
     return 1
