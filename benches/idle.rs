@@ -36,8 +36,8 @@ const SECRET: &str = "idle-secret";
 /// Browsers per chat room.
 const PER_ROOM: usize = 50;
 /// How long the browsers idle before the second measurement: past the login deadline
-/// and at least one Engine.IO heartbeat (25 s).
-const IDLE: Duration = Duration::from_secs(40);
+/// (60 s by default: its watcher lives that long) and two Engine.IO heartbeats (25 s).
+const IDLE: Duration = Duration::from_secs(65);
 
 /// Which chat the browsers use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
