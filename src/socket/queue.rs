@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use socketioxide::SocketIo;
-use socketioxide::extract::{Data, SocketRef};
+use socketioxide::extract::{Data, Event, SocketRef};
 use socketioxide::handler::ConnectHandler;
 use tokio::sync::mpsc;
 
@@ -77,34 +77,42 @@ pub enum Inbound {
 
 /// Registers `events` on the socket and runs `handle` for each of them, and for the
 /// disconnect, strictly in the order they arrived.
-pub fn serve_in_order<H, Fut>(socket: &SocketRef, events: &[&'static str], handle: H)
+///
+/// What an idle socket costs here is kept small (issue 12, `benches/idle.rs`): one
+/// fallback handler instead of one per event, a queue of boxed events (tokio's channel
+/// allocates its slots 32 at a time, and a box is 8 bytes), and the handler's future
+/// boxed while it runs, so the waiting task holds only a pointer to it.
+pub fn serve_in_order<H, Fut>(socket: &SocketRef, events: &'static [&'static str], handle: H)
 where
     H: Fn(SocketRef, Inbound) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Handled> + Send,
 {
-    let (tx, mut rx) = mpsc::channel::<Inbound>(QUEUE_LIMIT);
+    let (tx, mut rx) = mpsc::channel::<Box<Inbound>>(QUEUE_LIMIT);
     let login_seen = deadline::watch(socket);
-    for &name in events {
-        let tx = tx.clone();
-        let sid = socket.id;
-        let login_seen = (name == LOGIN).then(|| login_seen.clone());
-        // A plain closure (not `async`): its body runs synchronously when the packet
-        // is read, so the queue order is the arrival order.
-        socket.on(name, move |Data(args): Data<EventArgs>| {
-            if let Some(seen) = &login_seen {
-                seen.store(true, Ordering::Relaxed);
+    let sid = socket.id;
+    let queue = tx.clone();
+    // A plain closure (not `async`): its body runs synchronously when the packet is
+    // read, so the queue order is the arrival order. Events the namespace does not
+    // listen for are ignored, as socketioxide ignores events without a handler.
+    socket.on_fallback(move |Event(event): Event, Data(args): Data<EventArgs>| {
+        if let Some(&name) = events.iter().find(|&&name| name == event) {
+            if name == LOGIN {
+                login_seen.store(true, Ordering::Relaxed);
             }
-            if tx.try_send(Inbound::Event { name, args }).is_err() {
+            if queue
+                .try_send(Box::new(Inbound::Event { name, args }))
+                .is_err()
+            {
                 log_dropped(sid, name);
             }
-            std::future::ready(())
-        });
-    }
+        }
+        std::future::ready(())
+    });
     socket.on_disconnect(move || {
         // The disconnect marker must never be lost, or the socket's state would stay.
         let tx = tx.clone();
         async move {
-            let _ = tx.send(Inbound::Disconnect).await;
+            let _ = tx.send(Box::new(Inbound::Disconnect)).await;
         }
     });
     let socket = socket.clone();
@@ -113,12 +121,12 @@ where
         let mut gate = LoginGate::new(LOGIN);
         let mut refused_in_a_row = 0u32;
         'socket: while let Some(inbound) = rx.recv().await {
-            for inbound in gate.admit(inbound) {
+            for inbound in gate.admit(*inbound) {
                 let last = matches!(inbound, Inbound::Disconnect);
                 if !last {
                     until_connected(&socket).await;
                 }
-                let handled = handle(socket.clone(), inbound).await;
+                let handled = Box::pin(handle(socket.clone(), inbound)).await;
                 if last {
                     log_leftovers(socket.id);
                     break 'socket;
