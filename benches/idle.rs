@@ -9,7 +9,8 @@
 //!   osc [N]    — N browsers of the on-screen chat (namespace, `login`), then idle.
 //!
 //! Reports the server's RSS before and after (and KiB per browser: the growth over N),
-//! and its `/backend/status` resources. Browsers are held by two worker processes
+//! and its `/backend/status` resources; then all browsers leave at once (issue 11's
+//! connection wave) and the RSS is read once more. Browsers are held by two worker processes
 //! (`common::load`). MariaDB as for the tests (ILIAS_CHAT_TEST_DATABASE_URL); the
 //! server's descriptor limit is this shell's (or ILIAS_CHAT_NOFILE, see
 //! `common::load::start_bench_server`), which bounds N at the limit less about 215.
@@ -38,6 +39,10 @@ const PER_ROOM: usize = 50;
 /// How long the browsers idle before the second measurement: past the login deadline
 /// (60 s by default: its watcher lives that long) and two Engine.IO heartbeats (25 s).
 const IDLE: Duration = Duration::from_secs(65);
+
+/// How long the RSS is followed (every 10 s) after all browsers left: the departures'
+/// grace period (15 s) and the trims after the wave are over by then.
+const AFTER_LEAVING: Duration = Duration::from_secs(60);
 
 /// Which chat the browsers use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +158,26 @@ async fn idle(chat: Chat, count: usize) {
     for line in logs.lines().take(10) {
         println!("  log: {line}");
     }
+    // Issue 11's wave: all of them leave at once. The server trims the allocator's free
+    // pages after such a wave (checked every 5 s).
     drop(workers);
+    let left_at = Instant::now();
+    let mut readings = Vec::new();
+    while left_at.elapsed() < AFTER_LEAVING {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        readings.push(format!(
+            "{} s: {} KiB",
+            left_at.elapsed().as_secs(),
+            rss_kib(daemon.pid)
+        ));
+    }
+    let left = rss_kib(daemon.pid);
+    println!(
+        "RSS after they all left: {} ({:+.1} % of the RSS before at the last)",
+        readings.join(", "),
+        (left as f64 - before as f64) * 100.0 / before.max(1) as f64
+    );
+    println!("status after they left: {}", status(port).await);
     drop(daemon);
     db.drop_db().await;
 }
