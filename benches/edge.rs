@@ -20,19 +20,14 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::require_tool;
-use common::{
-    Daemon, DaemonSetup, EIO_WS_PATH, Schema, TempDir, TestDb, Ws, client_cfg, get, is_root, v4,
-    wait_http_200,
+use common::load::{
+    Opened, WorkerArgs, Workers, hold_browsers, proc_field, raise_own_limit, start_bench_server,
+    until_message,
 };
-use serde_json::json;
+use common::{Daemon, EIO_WS_PATH, Schema, TempDir, TestDb, Ws, client_cfg, get, v4};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -40,9 +35,6 @@ const NAME: &str = "bench";
 const KEY: &str = "bench";
 const SECRET: &str = "bench-secret";
 const NAMESPACE: &str = "/bench-im";
-const WORKERS: usize = 2;
-/// Connections a worker opens at once.
-const IN_FLIGHT: usize = 256;
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -55,7 +47,7 @@ fn main() {
         .build()
         .expect("runtime");
     match args.first().map(String::as_str) {
-        Some("worker") => runtime.block_on(worker(&args[1..])),
+        Some("worker") => runtime.block_on(hold_browsers(WorkerArgs::parse(&args[1..]), browser)),
         Some("slowloris") => runtime.block_on(slowloris()),
         Some("campus") | None => {
             let count = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(20_000);
@@ -65,53 +57,12 @@ fn main() {
     }
 }
 
-fn raise_own_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
-        && soft < hard
-    {
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-    }
-}
-
 async fn start_server(dir: &TempDir, db: Option<&TestDb>) -> (Daemon, u16) {
     let client = match db {
         Some(db) => client_cfg(NAME, KEY, SECRET, db),
         None => common::unreachable_client(NAME, KEY, SECRET),
     };
-    let mut setup = DaemonSetup::new(dir)
-        .server_key("log_level", json!("warning"))
-        .client(client);
-    if is_root() {
-        setup = setup.user("root");
-    }
-    let port = setup.port();
-    let daemon = match std::env::var("ILIAS_CHAT_NOFILE") {
-        Ok(limits) => setup.spawn_via(
-            &require_tool("prlimit", "util-linux"),
-            &[format!("--nofile={limits}"), "--".to_owned()],
-        ),
-        Err(_) => setup.spawn(),
-    };
-    if let Err(error) = wait_http_200(
-        v4(port),
-        "/backend/Heartbeat/bench",
-        Duration::from_secs(30),
-    )
-    .await
-    {
-        panic!("server not ready: {error}\n{}", daemon.logs());
-    }
-    (daemon, port)
-}
-
-fn proc_field(pid: u32, file: &str, prefix: &str) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+    start_bench_server(dir, NAME, client).await
 }
 
 async fn campus(count: usize) {
@@ -140,46 +91,13 @@ async fn campus(count: usize) {
     let before = backend_latencies(port, Duration::from_secs(5)).await;
     println!("backend, no browsers: {}", summary(&before));
 
-    let per_worker = count.div_ceil(WORKERS);
-    let exe = std::env::current_exe().expect("current exe");
     let started = Instant::now();
-    let mut workers = Vec::new();
-    for w in 0..WORKERS {
-        let n = per_worker.min(count - w * per_worker);
-        let child = Command::new(&exe)
-            .args([
-                "worker",
-                &port.to_string(),
-                &n.to_string(),
-                &(10_000 + w * per_worker).to_string(),
-                &format!("127.0.0.{}", w + 2),
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("worker");
-        workers.push(child);
-    }
-    // Each worker prints one line when all its connections are made.
-    let mut joined = 0u64;
-    let mut refused = 0u64;
-    let mut failed = 0u64;
-    for child in &mut workers {
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("worker line");
-        let numbers: Vec<u64> = line
-            .split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        if let [j, r, f] = numbers[..] {
-            joined += j;
-            refused += r;
-            failed += f;
-        }
-    }
+    let mut workers = Workers::spawn(port, count, &[]);
+    let Opened {
+        joined,
+        refused,
+        failed,
+    } = workers.opened();
     println!(
         "{count} browsers in {:.1} s: {joined} joined and logged in, {refused} refused (503), {failed} failed",
         started.elapsed().as_secs_f64()
@@ -202,11 +120,7 @@ async fn campus(count: usize) {
     for line in logs.lines().take(20) {
         println!("  log: {line}");
     }
-    for mut child in workers {
-        drop(child.stdin.take());
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(workers);
     drop(daemon);
     db.drop_db().await;
 }
@@ -267,98 +181,15 @@ fn summary(took: &[Duration]) -> String {
     )
 }
 
-/// `worker PORT COUNT FIRST_USER LOCAL_IP`: opens COUNT browsers, prints
-/// "JOINED REFUSED FAILED", then holds them (answering pings) until stdin closes.
-async fn worker(args: &[String]) {
-    let port: u16 = args[0].parse().expect("port");
-    let count: usize = args[1].parse().expect("count");
-    let first_user: usize = args[2].parse().expect("first user");
-    let local: IpAddr = args[3].parse().expect("local ip");
-    let joined = Arc::new(AtomicU64::new(0));
-    let refused = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    for i in 0..count {
-        let permit = slots.clone().acquire_owned().await.expect("semaphore");
-        let (joined, refused, failed, done) = (
-            joined.clone(),
-            refused.clone(),
-            failed.clone(),
-            done_tx.clone(),
-        );
-        tokio::spawn(async move {
-            let user = first_user + i;
-            let ws = browser(
-                SocketAddr::new(IpAddr::from([127, 0, 0, 1]), port),
-                local,
-                user,
-            )
-            .await;
-            drop(permit);
-            let mut ws = match ws {
-                Ok(ws) => {
-                    joined.fetch_add(1, Ordering::Relaxed);
-                    ws
-                }
-                Err(error) if error.to_string().contains("503") => {
-                    refused.fetch_add(1, Ordering::Relaxed);
-                    let _ = done.send(());
-                    return;
-                }
-                Err(error) => {
-                    if failed.fetch_add(1, Ordering::Relaxed) < 3 {
-                        eprintln!("browser {user}: {error}");
-                    }
-                    let _ = done.send(());
-                    return;
-                }
-            };
-            let _ = done.send(());
-            // Hold it: answer pings until the server closes it.
-            while let Ok(Some(_)) = ws.recv_eio().await {}
-        });
-    }
-    drop(done_tx);
-    for _ in 0..count {
-        if done_rx.recv().await.is_none() {
-            break;
-        }
-    }
-    println!(
-        "{} {} {}",
-        joined.load(Ordering::Relaxed),
-        refused.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed)
-    );
-    let _ = std::io::stdout().flush();
-    // Until the bench closes stdin.
-    let _ = tokio::task::spawn_blocking(|| {
-        let mut buf = [0u8; 16];
-        let _ = std::io::Read::read(&mut std::io::stdin(), &mut buf);
-    })
-    .await;
-}
-
+/// A browser of the on-screen chat: Engine.IO open, the namespace, `login` answered.
 async fn browser(addr: SocketAddr, local: IpAddr, user: usize) -> std::io::Result<Ws> {
     let mut ws = Ws::connect(addr, EIO_WS_PATH, Some(local)).await?;
     ws.join(NAMESPACE).await?;
     ws.send_text(&format!("42{NAMESPACE},[\"login\",{user},\"user{user}\"]"))
         .await?;
     // The on-screen chat answers a login with `login` (the participant).
-    let answer = format!("42{NAMESPACE},[\"login\"");
-    loop {
-        match ws.recv_eio().await? {
-            Some(message) if message.starts_with(&answer) => return Ok(ws),
-            Some(_) => continue,
-            None => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "closed before the login was answered",
-                ));
-            }
-        }
-    }
+    until_message(&mut ws, &format!("42{NAMESPACE},[\"login\"")).await?;
+    Ok(ws)
 }
 
 async fn slowloris() {

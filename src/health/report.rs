@@ -46,7 +46,8 @@ pub struct Resources {
     pub replay_marks: usize,
     /// Users whose grace period ended who may still come back (reconnect window).
     pub departed_users: usize,
-    /// Process-wide: sockets whose event queue has a task (see `socket::queue`).
+    /// Process-wide: sockets whose event queue is open, i.e. has not handled the
+    /// socket's disconnect yet (see `socket::queue`).
     pub event_queues: usize,
     /// Process-wide: tasks alive in the runtime.
     pub tasks: usize,

@@ -17,6 +17,7 @@ use tower::ServiceExt;
 
 use super::backend;
 use super::bundle::BundleFile;
+use super::head;
 use super::limits::Closer;
 
 /// The path socketioxide is built with; public paths are rewritten to it.
@@ -180,6 +181,8 @@ impl Dispatch {
             return response;
         }
         let service = self.inner.socket_io.clone();
+        // engineioxide keeps this head for the session's life: not hyper's buffer too.
+        let request = head::detached(request);
         let response = match hyper::service::Service::call(&service, request).await {
             Ok(response) => response.map(Body::new),
             Err(never) => match never {},

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod backend;
 pub mod bundle;
 pub mod dispatch;
+pub mod head;
 pub mod limits;
 pub mod memory;
 pub mod stream;

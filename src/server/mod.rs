@@ -41,6 +41,11 @@ const SOCKET_BUFFER_PACKETS: usize = 8192;
 /// [`http::stream::MAX_MESSAGE_BYTES`] for tungstenite.
 const WS_MAX_MESSAGE_BYTES: usize = http::stream::MAX_MESSAGE_BYTES as usize;
 
+/// Each websocket's read buffer, held for the connection's life (engineioxide's
+/// default is 4 KiB). Browsers send short events (a chat message is a few hundred
+/// bytes); a longer one is read in more steps, its full length reserved once.
+const WS_READ_BUFFER_BYTES: usize = 1024;
+
 /// How often `STATUS=` is refreshed for `systemctl status`.
 const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -109,6 +114,7 @@ impl Server {
             // MB); the connection guard refuses a longer message before it is read.
             .ws_max_message_size(WS_MAX_MESSAGE_BYTES)
             .ws_max_frame_size(WS_MAX_MESSAGE_BYTES)
+            .ws_read_buffer_size(WS_READ_BUFFER_BYTES)
             // Packets queued per socket before emits fail. socketioxide's default of 128
             // drops messages when a busy room bursts; Node's socket.io never drops.
             .max_buffer_size(SOCKET_BUFFER_PACKETS)

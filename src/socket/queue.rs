@@ -2,18 +2,21 @@
 //!
 //! socketioxide runs every event handler as its own task, so two messages a browser
 //! sends back to back could be handled — and broadcast, and stored — in the opposite
-//! order. Here the handlers registered with socketioxide only queue the event
-//! (synchronously, in arrival order); one task per socket then handles the queue one
-//! event at a time, ending with the disconnect. Events that arrive before the socket's
-//! `login` wait for it ([`LoginGate`]).
+//! order. Here the handler registered with socketioxide only queues the event
+//! (synchronously, in arrival order); a task then handles the queue one event at a
+//! time, ending with the disconnect. The task runs only while events wait: an idle
+//! socket has its (empty) queue and no task (issue 12: an idle socket's memory). At
+//! most one task drains a socket's queue at a time, so the order holds. Events that
+//! arrive before the socket's `login` wait for it ([`LoginGate`]).
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use socketioxide::SocketIo;
-use socketioxide::extract::{Data, SocketRef};
+use socketioxide::extract::{Data, Event, SocketRef};
 use socketioxide::handler::ConnectHandler;
-use tokio::sync::mpsc;
 
 use socketioxide::socket::Sid;
 
@@ -41,28 +44,93 @@ pub enum Handled {
     Refused,
 }
 
-/// Event-queue tasks alive in the process (the status route shows it: it must fall
-/// back when browsers leave).
-static QUEUE_TASKS: AtomicUsize = AtomicUsize::new(0);
+/// Sockets whose event queue has not reached its disconnect (the status route shows
+/// it: it must fall back when browsers leave).
+static OPEN_QUEUES: AtomicUsize = AtomicUsize::new(0);
 
-/// Sockets whose event queue has a task now.
+/// Sockets whose event queue is open now.
 pub fn live_event_queues() -> usize {
-    QUEUE_TASKS.load(Ordering::Relaxed)
+    OPEN_QUEUES.load(Ordering::Relaxed)
 }
 
-/// Counts one queue task for as long as it lives, however it ends.
-struct QueueTask;
+/// Counts one queue as open until it handled the disconnect (or went away without).
+struct OpenQueue;
 
-impl QueueTask {
-    fn started() -> QueueTask {
-        QUEUE_TASKS.fetch_add(1, Ordering::Relaxed);
-        QueueTask
+impl OpenQueue {
+    fn opened() -> OpenQueue {
+        OPEN_QUEUES.fetch_add(1, Ordering::Relaxed);
+        OpenQueue
     }
 }
 
-impl Drop for QueueTask {
+impl Drop for OpenQueue {
     fn drop(&mut self) {
-        QUEUE_TASKS.fetch_sub(1, Ordering::Relaxed);
+        OPEN_QUEUES.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One socket's events waiting to be handled, and what the handling remembers
+/// between them.
+struct SocketQueue {
+    waiting: VecDeque<Inbound>,
+    /// A task is draining `waiting`; a new one is spawned only when not.
+    draining: bool,
+    gate: LoginGate,
+    refused_in_a_row: u32,
+    /// `None` once the disconnect was handled.
+    open: Option<OpenQueue>,
+}
+
+/// The queue shared by the socket's handlers and the task draining it.
+#[derive(Clone)]
+struct SharedQueue(Arc<Mutex<SocketQueue>>);
+
+impl SharedQueue {
+    fn new() -> SharedQueue {
+        SharedQueue(Arc::new(Mutex::new(SocketQueue {
+            waiting: VecDeque::new(),
+            draining: false,
+            gate: LoginGate::new(LOGIN),
+            refused_in_a_row: 0,
+            open: Some(OpenQueue::opened()),
+        })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SocketQueue> {
+        // The lock is never held across an await or a handler; a poisoned one still
+        // holds a consistent queue.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues `inbound` (an event only while fewer than [`QUEUE_LIMIT`] wait; the
+    /// disconnect always). `Some(inbound)` back when it was refused; `true` when the
+    /// caller must start a task to drain the queue.
+    fn push(&self, inbound: Inbound) -> Result<bool, Inbound> {
+        let mut queue = self.lock();
+        if matches!(inbound, Inbound::Event { .. }) && queue.waiting.len() >= QUEUE_LIMIT {
+            return Err(inbound);
+        }
+        queue.waiting.push_back(inbound);
+        let start = !queue.draining;
+        queue.draining = true;
+        Ok(start)
+    }
+
+    /// The next events to handle, through the login gate; `None` when the queue is
+    /// empty, and then the draining task must end (a later push starts another).
+    fn next(&self) -> Option<Vec<Inbound>> {
+        let mut queue = self.lock();
+        match queue.waiting.pop_front() {
+            Some(inbound) => Some(queue.gate.admit(inbound)),
+            None => {
+                queue.draining = false;
+                // An idle queue keeps no buffer of a burst it once held.
+                queue.waiting.shrink_to_fit();
+                None
+            }
+        }
     }
 }
 
@@ -77,66 +145,83 @@ pub enum Inbound {
 
 /// Registers `events` on the socket and runs `handle` for each of them, and for the
 /// disconnect, strictly in the order they arrived.
-pub fn serve_in_order<H, Fut>(socket: &SocketRef, events: &[&'static str], handle: H)
+///
+/// What an idle socket costs here is kept small (issue 12, `benches/idle.rs`): one
+/// fallback handler instead of one per event, an empty queue and no task while no
+/// event waits, and the handler's future boxed while it runs.
+pub fn serve_in_order<H, Fut>(socket: &SocketRef, events: &'static [&'static str], handle: H)
 where
     H: Fn(SocketRef, Inbound) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Handled> + Send,
 {
-    let (tx, mut rx) = mpsc::channel::<Inbound>(QUEUE_LIMIT);
+    let handle = Arc::new(handle);
+    let queue = SharedQueue::new();
     let login_seen = deadline::watch(socket);
-    for &name in events {
-        let tx = tx.clone();
-        let sid = socket.id;
-        let login_seen = (name == LOGIN).then(|| login_seen.clone());
-        // A plain closure (not `async`): its body runs synchronously when the packet
-        // is read, so the queue order is the arrival order.
-        socket.on(name, move |Data(args): Data<EventArgs>| {
-            if let Some(seen) = &login_seen {
-                seen.store(true, Ordering::Relaxed);
-            }
-            if tx.try_send(Inbound::Event { name, args }).is_err() {
-                log_dropped(sid, name);
+    let (on_event, on_disconnect) = (queue.clone(), queue);
+    let (event_handle, disconnect_handle) = (handle.clone(), handle);
+    // A plain closure (not `async`): its body runs synchronously when the packet is
+    // read, so the queue order is the arrival order. Events the namespace does not
+    // listen for are ignored, as socketioxide ignores events without a handler.
+    socket.on_fallback(
+        move |socket: SocketRef, Event(event): Event, Data(args): Data<EventArgs>| {
+            if let Some(&name) = events.iter().find(|&&name| name == event) {
+                if name == LOGIN {
+                    login_seen.store(true, Ordering::Relaxed);
+                }
+                match on_event.push(Inbound::Event { name, args }) {
+                    Ok(true) => spawn_drain(socket, on_event.clone(), event_handle.clone()),
+                    Ok(false) => {}
+                    Err(_) => log_dropped(socket.id, name),
+                }
             }
             std::future::ready(())
-        });
-    }
-    socket.on_disconnect(move || {
-        // The disconnect marker must never be lost, or the socket's state would stay.
-        let tx = tx.clone();
-        async move {
-            let _ = tx.send(Inbound::Disconnect).await;
+        },
+    );
+    socket.on_disconnect(move |socket: SocketRef| {
+        // The disconnect marker is never refused, or the socket's state would stay.
+        if let Ok(true) = on_disconnect.push(Inbound::Disconnect) {
+            spawn_drain(socket, on_disconnect.clone(), disconnect_handle.clone());
         }
+        std::future::ready(())
     });
-    let socket = socket.clone();
+}
+
+/// Handles the socket's waiting events in order until none waits (or the disconnect
+/// was handled).
+fn spawn_drain<H, Fut>(socket: SocketRef, queue: SharedQueue, handle: Arc<H>)
+where
+    H: Fn(SocketRef, Inbound) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Handled> + Send,
+{
     tokio::spawn(async move {
-        let _counted = QueueTask::started();
-        let mut gate = LoginGate::new(LOGIN);
-        let mut refused_in_a_row = 0u32;
-        'socket: while let Some(inbound) = rx.recv().await {
-            for inbound in gate.admit(inbound) {
+        while let Some(admitted) = queue.next() {
+            for inbound in admitted {
                 let last = matches!(inbound, Inbound::Disconnect);
                 if !last {
                     until_connected(&socket).await;
                 }
-                let handled = handle(socket.clone(), inbound).await;
+                let handled = Box::pin(handle(socket.clone(), inbound)).await;
                 if last {
                     log_leftovers(socket.id);
-                    break 'socket;
+                    queue.lock().open = None;
+                    return;
                 }
-                match handled {
-                    Handled::Accepted => refused_in_a_row = 0,
-                    Handled::Refused => {
-                        refused_in_a_row += 1;
-                        if refused_in_a_row == REFUSED_IN_A_ROW_LIMIT {
-                            tracing::warn!(
-                                sid = %socket.id,
-                                refused = refused_in_a_row,
-                                "disconnecting a socket whose events are all refused"
-                            );
-                            // The disconnect arrives through the queue as usual.
-                            let _ = socket.clone().disconnect();
-                        }
-                    }
+                let refused_in_a_row = {
+                    let mut state = queue.lock();
+                    state.refused_in_a_row = match handled {
+                        Handled::Accepted => 0,
+                        Handled::Refused => state.refused_in_a_row + 1,
+                    };
+                    state.refused_in_a_row
+                };
+                if handled == Handled::Refused && refused_in_a_row == REFUSED_IN_A_ROW_LIMIT {
+                    tracing::warn!(
+                        sid = %socket.id,
+                        refused = refused_in_a_row,
+                        "disconnecting a socket whose events are all refused"
+                    );
+                    // The disconnect arrives through the queue as usual.
+                    let _ = socket.clone().disconnect();
                 }
             }
         }

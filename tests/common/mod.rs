@@ -14,6 +14,7 @@
 //!   PHP does (`Connection: close`, JSON content type, Basic auth).
 //! * `polling`: [`Polling`], an Engine.IO 4 polling client joined to a namespace.
 //! * `files`: [`TempDir`], unique names, JSON and log files.
+//! * [`load`]: thousands of browsers from worker processes, for the benches.
 //! * `mariadbd`: [`ThrowawayMariadb`], a MariaDB server of the test's own, which the test
 //!   may stop and start again.
 //! * `tools` and `users`: the real tools a test needs (fail, never skip, when missing)
@@ -34,6 +35,7 @@ mod configs;
 mod db;
 mod files;
 mod http;
+pub mod load;
 mod mariadbd;
 mod polling;
 mod process;
