@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::require_tool;
+use common::{latency_summary, proc_field, raise_own_limit, require_tool};
 use common::{
     Daemon, DaemonSetup, EIO_WS_PATH, Schema, TempDir, TestDb, Ws, client_cfg, get, is_root, v4,
     wait_http_200,
@@ -65,15 +65,6 @@ fn main() {
     }
 }
 
-fn raise_own_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
-        && soft < hard
-    {
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-    }
-}
-
 async fn start_server(dir: &TempDir, db: Option<&TestDb>) -> (Daemon, u16) {
     let client = match db {
         Some(db) => client_cfg(NAME, KEY, SECRET, db),
@@ -105,15 +96,6 @@ async fn start_server(dir: &TempDir, db: Option<&TestDb>) -> (Daemon, u16) {
     (daemon, port)
 }
 
-fn proc_field(pid: u32, file: &str, prefix: &str) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
 async fn campus(count: usize) {
     let db = TestDb::create(Schema::Ilias9).await;
     db.exec(
@@ -138,7 +120,7 @@ async fn campus(count: usize) {
     );
 
     let before = backend_latencies(port, Duration::from_secs(5)).await;
-    println!("backend, no browsers: {}", summary(&before));
+    println!("backend, no browsers: {}", latency_summary(&before));
 
     let per_worker = count.div_ceil(WORKERS);
     let exe = std::env::current_exe().expect("current exe");
@@ -185,7 +167,7 @@ async fn campus(count: usize) {
         started.elapsed().as_secs_f64()
     );
     let during = backend_latencies(port, Duration::from_secs(30)).await;
-    println!("backend, {joined} browsers open: {}", summary(&during));
+    println!("backend, {joined} browsers open: {}", latency_summary(&during));
     println!(
         "RSS with browsers open: {}",
         proc_field(daemon.pid, "status", "VmRSS")
@@ -243,28 +225,6 @@ async fn backend_latencies(port: u16, window: Duration) -> Vec<Duration> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     took
-}
-
-fn summary(took: &[Duration]) -> String {
-    let mut sorted = took.to_vec();
-    sorted.sort();
-    let at = |q: f64| {
-        sorted
-            .get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    format!(
-        "{} calls, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, over 100 ms: {}",
-        sorted.len(),
-        at(0.5).as_secs_f64() * 1000.0,
-        at(0.99).as_secs_f64() * 1000.0,
-        sorted.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
-        sorted
-            .iter()
-            .filter(|d| **d > Duration::from_millis(100))
-            .count()
-    )
 }
 
 /// `worker PORT COUNT FIRST_USER LOCAL_IP`: opens COUNT browsers, prints

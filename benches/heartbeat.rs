@@ -1,0 +1,183 @@
+//! Issue 12, Heartbeat: how many `GET /backend/Heartbeat/<name>` the release daemon
+//! answers, with keep-alive and with `Connection: close` (as ILIAS PHP calls it), next
+//! to a minimal hyper server answering the same body on the same machine in the same
+//! run. The reference shows what the kernel, the load tool and hyper allow; the ratio
+//! shows what is ours.
+//!
+//! Needs `wrk` (`apt-get install -y wrk`). Each case: wrk with 2 threads, 50
+//! connections, SECONDS seconds (default 10), against the reference, then the daemon.
+//!
+//!   cargo bench --bench heartbeat [-- SECONDS]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{
+    DaemonSetup, TempDir, cpu_seconds, is_root, raise_own_limit, require_tool,
+    unreachable_client, v4, wait_http_200,
+};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+const NAME: &str = "bench";
+const PATH: &str = "/backend/Heartbeat/bench";
+
+fn main() {
+    let seconds: u64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(10);
+    raise_own_limit();
+    let wrk = require_tool("wrk", "wrk");
+    // The reference server gets its own runtime with as many threads as the daemon's.
+    let reference = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let reference_addr = reference.block_on(start_reference());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    let dir = TempDir::new("bench-heartbeat");
+    let mut setup = DaemonSetup::new(&dir)
+        .server_key("log_level", json!("warning"))
+        .client(unreachable_client(NAME, "bench", "bench-secret"));
+    if is_root() {
+        setup = setup.user("root");
+    }
+    let port = setup.port();
+    let daemon = setup.spawn();
+    if let Err(error) =
+        runtime.block_on(wait_http_200(v4(port), PATH, Duration::from_secs(30)))
+    {
+        panic!("server not ready: {error}\n{}", daemon.logs());
+    }
+    let ours = v4(port);
+
+    println!(
+        "wrk -t2 -c50 -d{seconds}s --latency, GET {PATH}; reference: minimal hyper 1 server in \
+         the bench process answering {{\"status\":200}}"
+    );
+    println!("| case | server | req/s | p50 | p99 | server CPU s |");
+    println!("|---|---|---|---|---|---|");
+    for (case, close) in [("keep-alive", false), ("Connection: close", true)] {
+        let mut rates = Vec::new();
+        for (label, addr, pid) in [
+            ("reference", reference_addr, "self".to_owned()),
+            ("ilias-chat", ours, daemon.pid.to_string()),
+        ] {
+            let cpu_before = cpu_seconds(&pid);
+            let result = run_wrk(&wrk, addr, seconds, close);
+            let cpu = cpu_seconds(&pid) - cpu_before;
+            println!(
+                "| {case} | {label} | {:.0} | {} | {} | {cpu:.1} |",
+                result.rate, result.p50, result.p99
+            );
+            if result.non_2xx > 0 || result.errors > 0 {
+                println!(
+                    "  ({label}: {} non-2xx answers, {} socket errors)",
+                    result.non_2xx, result.errors
+                );
+            }
+            rates.push(result.rate);
+        }
+        println!(
+            "  {case}: ilias-chat / reference = {:.2}",
+            rates[1] / rates[0].max(1.0)
+        );
+    }
+    let logs = daemon.logs();
+    println!("daemon log lines: {}", logs.lines().count());
+    for line in logs.lines().take(5) {
+        println!("  log: {line}");
+    }
+    drop(daemon);
+}
+
+/// What wrk reported.
+struct WrkResult {
+    rate: f64,
+    p50: String,
+    p99: String,
+    non_2xx: u64,
+    errors: u64,
+}
+
+fn run_wrk(wrk: &std::path::Path, addr: SocketAddr, seconds: u64, close: bool) -> WrkResult {
+    let mut command = Command::new(wrk);
+    command.args(["-t2", "-c50", &format!("-d{seconds}s"), "--latency"]);
+    if close {
+        command.args(["-H", "Connection: close"]);
+    }
+    command.arg(format!("http://{addr}{PATH}"));
+    let output = command.output().expect("wrk runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let field = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("?")
+            .to_owned()
+    };
+    let count_after = |marker: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(marker))
+            .map(|rest| {
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .filter_map(|n| n.parse::<u64>().ok())
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    WrkResult {
+        rate: field("Requests/sec:").parse().unwrap_or(0.0),
+        p50: field("50%"),
+        p99: field("99%"),
+        non_2xx: count_after("Non-2xx or 3xx responses:"),
+        errors: count_after("Socket errors:"),
+    }
+}
+
+/// A hyper 1 HTTP/1.1 server that answers every request with `{"status":200}`: the
+/// least an HTTP server on tokio can do for Heartbeat.
+async fn start_reference() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let service = service_fn(|_request: Request<hyper::body::Incoming>| async {
+                    let mut response = Response::new(Full::new(Bytes::from_static(
+                        br#"{"status":200}"#,
+                    )));
+                    response.headers_mut().insert(
+                        hyper::header::CONTENT_TYPE,
+                        hyper::header::HeaderValue::from_static("application/json"),
+                    );
+                    Ok::<_, Infallible>(response)
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
