@@ -27,11 +27,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{latency_summary, proc_field, raise_own_limit, require_tool};
 use common::{
     Daemon, DaemonSetup, EIO_WS_PATH, Schema, TempDir, TestDb, Ws, client_cfg, get, is_root, v4,
     wait_http_200,
 };
+use common::{latency_summary, proc_field, raise_own_limit, require_tool};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -167,7 +167,10 @@ async fn campus(count: usize) {
         started.elapsed().as_secs_f64()
     );
     let during = backend_latencies(port, Duration::from_secs(30)).await;
-    println!("backend, {joined} browsers open: {}", latency_summary(&during));
+    println!(
+        "backend, {joined} browsers open: {}",
+        latency_summary(&during)
+    );
     println!(
         "RSS with browsers open: {}",
         proc_field(daemon.pid, "status", "VmRSS")
