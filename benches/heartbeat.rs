@@ -6,7 +6,8 @@
 //!
 //! Needs `wrk` (`apt-get install -y wrk`). Each case: wrk with 2 threads, 50
 //! connections, SECONDS seconds (default 5), against the reference, then the daemon,
-//! three rounds; the medians and their ratio are reported.
+//! three rounds; the medians and their ratios are reported, also of the server's CPU
+//! time per request (the reference's is the bench process's, which runs only it then).
 //!
 //!   cargo bench --bench heartbeat [-- SECONDS]
 
@@ -73,10 +74,11 @@ fn main() {
          servers; reference: minimal hyper 1 server in the bench process answering \
          {{\"status\":200}}"
     );
-    println!("| case | round | server | req/s | p50 | p99 | server CPU s |");
+    println!("| case | round | server | req/s | p50 | p99 | server CPU µs per request |");
     println!("|---|---|---|---|---|---|---|");
     for (case, close) in [("keep-alive", false), ("Connection: close", true)] {
         let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        let mut costs: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
         for round in 1..=ROUNDS {
             for (i, (label, addr, pid)) in [
                 ("reference", reference_addr, "self".to_owned()),
@@ -88,10 +90,13 @@ fn main() {
                 let cpu_before = cpu_seconds(&pid);
                 let result = run_wrk(&wrk, addr, seconds, close);
                 let cpu = cpu_seconds(&pid) - cpu_before;
+                // CPU per request varies less than req/s on a shared machine.
+                let micros = cpu * 1e6 / (result.rate * seconds as f64).max(1.0);
                 println!(
-                    "| {case} | {round} | {label} | {:.0} | {} | {} | {cpu:.1} |",
+                    "| {case} | {round} | {label} | {:.0} | {} | {} | {micros:.1} |",
                     result.rate, result.p50, result.p99
                 );
+                costs[i].push(micros);
                 if result.non_2xx > 0 || result.errors > 0 {
                     println!(
                         "  ({label}: {} non-2xx answers, {} socket errors)",
@@ -102,9 +107,13 @@ fn main() {
             }
         }
         let (reference_rate, our_rate) = (median(&mut rates[0]), median(&mut rates[1]));
+        let (reference_cost, our_cost) = (median(&mut costs[0]), median(&mut costs[1]));
         println!(
-            "  {case}: median req/s reference {reference_rate:.0}, ilias-chat {our_rate:.0}, ratio {:.2}",
-            our_rate / reference_rate.max(1.0)
+            "  {case}: median req/s reference {reference_rate:.0}, ilias-chat {our_rate:.0}, \
+             ratio {:.2}; median CPU per request reference {reference_cost:.1} µs, \
+             ilias-chat {our_cost:.1} µs, ratio {:.2}",
+            our_rate / reference_rate.max(1.0),
+            our_cost / reference_cost.max(0.001)
         );
     }
     let logs = daemon.logs();

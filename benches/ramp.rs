@@ -11,9 +11,14 @@
 //! until every one had settled, connections/s, the server's CPU seconds (utime + stime)
 //! against the load client's (both workers) and their ratio, and the server's RSS.
 //!
+//! The workers' browsers do not parse what they receive (they only look for the events
+//! they wait for); with `parse` they parse every socket.io message as JSON, as a
+//! browser's socket.io client does, which shows the CPU of a client that reads what it
+//! gets.
+//!
 //! MariaDB as for the tests (ILIAS_CHAT_TEST_DATABASE_URL).
 //!
-//!   cargo bench --bench ramp [-- BROWSERS [PER_ROOM]]
+//!   cargo bench --bench ramp [-- BROWSERS [PER_ROOM [parse]]]
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -26,8 +31,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{
-    DaemonSetup, EIO_WS_PATH, Schema, TempDir, TestDb, Ws, client_cfg, cpu_seconds, get, is_root,
-    proc_field, raise_own_limit, v4, wait_http_200,
+    DaemonSetup, EIO_WS_PATH, Schema, TempDir, TestDb, Ws, client_cfg, cpu_seconds, cpu_times, get,
+    is_root, proc_field, raise_own_limit, v4, wait_http_200,
 };
 use serde_json::json;
 
@@ -57,7 +62,8 @@ fn main() {
         _ => {
             let count = args.first().and_then(|n| n.parse().ok()).unwrap_or(10_000);
             let per_room = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(50);
-            runtime.block_on(ramp(count, per_room));
+            let parse = args.get(2).is_some_and(|a| a == "parse");
+            runtime.block_on(ramp(count, per_room, parse));
         }
     }
 }
@@ -67,7 +73,7 @@ fn room_of(index: usize, rooms: usize) -> usize {
     1 + index % rooms
 }
 
-async fn ramp(count: usize, per_room: usize) {
+async fn ramp(count: usize, per_room: usize, parse: bool) {
     let rooms = count.div_ceil(per_room);
     let db = TestDb::create(Schema::Ilias9).await;
     let values: Vec<String> = (1..=rooms)
@@ -98,7 +104,12 @@ async fn ramp(count: usize, per_room: usize) {
     }
     let server = daemon.pid.to_string();
     println!(
-        "{count} browsers, {rooms} rooms of {per_room}; RSS at start: {}",
+        "{count} browsers, {rooms} rooms of {per_room}, load client {}; RSS at start: {}",
+        if parse {
+            "parsing every message as JSON"
+        } else {
+            "not parsing messages"
+        },
         proc_field(daemon.pid, "status", "VmRSS")
     );
 
@@ -113,6 +124,7 @@ async fn ramp(count: usize, per_room: usize) {
     );
 
     let cpu_before = cpu_seconds(&server);
+    let (user_before, system_before) = cpu_times(&server);
     let exe = std::env::current_exe().expect("current exe");
     let per_worker = count.div_ceil(WORKERS);
     let started = Instant::now();
@@ -125,6 +137,7 @@ async fn ramp(count: usize, per_room: usize) {
             rooms,
             per_room,
             in_flight: IN_FLIGHT / WORKERS,
+            parse,
             local: IpAddr::from([127, 0, 0, 2 + w as u8]),
         };
         let child = Command::new(&exe)
@@ -147,6 +160,7 @@ async fn ramp(count: usize, per_room: usize) {
     let settled = read_reports(&mut lines, "settled");
     let settled_at = started.elapsed().as_secs_f64();
     let server_cpu = cpu_seconds(&server) - cpu_before;
+    let (user, system) = cpu_times(&server);
 
     let sum = |reports: &[Report], f: fn(&Report) -> f64| reports.iter().map(f).sum::<f64>();
     let client_cpu_entered = sum(&entered, |r| r.cpu);
@@ -168,6 +182,12 @@ async fn ramp(count: usize, per_room: usize) {
         sum(&settled, |r| r.frames),
         sum(&settled, |r| r.bytes) / 1e6,
         server_cpu / client_cpu.max(0.01)
+    );
+    println!(
+        "server CPU: {:.2} s user, {:.2} s kernel (on loopback the kernel time of a send \
+         includes the receiving side's TCP processing)",
+        user - user_before,
+        system - system_before,
     );
     println!(
         "RSS with {count} browsers in their rooms: {}",
@@ -253,6 +273,8 @@ struct Plan {
     rooms: usize,
     per_room: usize,
     in_flight: usize,
+    /// Whether the browsers parse every message (see the module documentation).
+    parse: bool,
     local: IpAddr,
 }
 
@@ -265,6 +287,7 @@ impl Plan {
             self.rooms.to_string(),
             self.per_room.to_string(),
             self.in_flight.to_string(),
+            self.parse.to_string(),
             self.local.to_string(),
         ]
         .into()
@@ -279,7 +302,8 @@ impl Plan {
             rooms: n(3),
             per_room: n(4),
             in_flight: n(5),
-            local: args[6].parse().expect("local address"),
+            parse: args[6] == "true",
+            local: args[7].parse().expect("local address"),
         }
     }
 }
@@ -287,6 +311,7 @@ impl Plan {
 /// What a worker's browsers received.
 #[derive(Default)]
 struct Received {
+    parse: bool,
     frames: AtomicU64,
     bytes: AtomicU64,
 }
@@ -297,6 +322,12 @@ impl Received {
         self.frames.fetch_add(1, Ordering::Relaxed);
         self.bytes
             .fetch_add(message.len() as u64, Ordering::Relaxed);
+        if self.parse
+            && let Some((_, json)) = message.split_once(',')
+        {
+            // What a browser's socket.io client does with every message.
+            let _ = std::hint::black_box(serde_json::from_str::<serde_json::Value>(json));
+        }
         // Counting names is enough: the bench's browsers all log in with one.
         message.starts_with(&format!("42{NAMESPACE},[\"userlist\""))
             && message.matches("\"username\"").count() == per_room
@@ -317,7 +348,10 @@ impl Received {
 /// one is in its room (or failed) and a `settled` line when every one saw its full
 /// room, then holds them until stdin closes.
 async fn worker(plan: Plan) {
-    let received = Arc::new(Received::default());
+    let received = Arc::new(Received {
+        parse: plan.parse,
+        ..Received::default()
+    });
     let slots = Arc::new(tokio::sync::Semaphore::new(plan.in_flight));
     let (entered_tx, mut entered_rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
     let (settled_tx, mut settled_rx) = tokio::sync::mpsc::unbounded_channel::<()>();

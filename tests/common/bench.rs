@@ -28,25 +28,34 @@ pub fn proc_field(pid: u32, file: &str, prefix: &str) -> String {
 /// CPU seconds a process has used so far, user plus system (`utime + stime` of
 /// `/proc/<pid>/stat`); `pid` "self" for this process. 0 when it cannot be read.
 pub fn cpu_seconds(pid: &str) -> f64 {
+    let (user, system) = cpu_times(pid);
+    user + system
+}
+
+/// CPU seconds a process has used so far in user space and in the kernel (`utime`,
+/// `stime` of `/proc/<pid>/stat`); zeros when it cannot be read.
+pub fn cpu_times(pid: &str) -> (f64, f64) {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
+        return (0.0, 0.0);
     };
     // The command name (field 2) may contain spaces: count from after its ')'.
     let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
-        return 0.0;
+        return (0.0, 0.0);
     };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14 and 15 of the file; `rest` starts at field 3.
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|i| fields.get(*i).and_then(|f| f.parse::<u64>().ok()))
-        .sum();
     let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
         .flatten()
         .unwrap_or(100)
-        .max(1);
-    ticks as f64 / per_second as f64
+        .max(1) as f64;
+    // Fields 14 and 15 of the file; `rest` starts at field 3.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0) as f64
+    };
+    (ticks(11) / per_second, ticks(12) / per_second)
 }
 
 /// "N calls, p50 …, p99 …, max …, over 100 ms: …" of a set of latencies.
