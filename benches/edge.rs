@@ -23,11 +23,9 @@ mod common;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use common::load::{
-    Opened, WorkerArgs, Workers, hold_browsers, proc_field, raise_own_limit, start_bench_server,
-    until_message,
-};
+use common::load::{Opened, WorkerArgs, Workers, hold_browsers, start_bench_server, until_message};
 use common::{Daemon, EIO_WS_PATH, Schema, TempDir, TestDb, Ws, client_cfg, get, v4};
+use common::{latency_summary, proc_field, raise_own_limit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -89,7 +87,7 @@ async fn campus(count: usize) {
     );
 
     let before = backend_latencies(port, Duration::from_secs(5)).await;
-    println!("backend, no browsers: {}", summary(&before));
+    println!("backend, no browsers: {}", latency_summary(&before));
 
     let started = Instant::now();
     let mut workers = Workers::spawn(port, count, &[]);
@@ -103,7 +101,10 @@ async fn campus(count: usize) {
         started.elapsed().as_secs_f64()
     );
     let during = backend_latencies(port, Duration::from_secs(30)).await;
-    println!("backend, {joined} browsers open: {}", summary(&during));
+    println!(
+        "backend, {joined} browsers open: {}",
+        latency_summary(&during)
+    );
     println!(
         "RSS with browsers open: {}",
         proc_field(daemon.pid, "status", "VmRSS")
@@ -157,28 +158,6 @@ async fn backend_latencies(port: u16, window: Duration) -> Vec<Duration> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     took
-}
-
-fn summary(took: &[Duration]) -> String {
-    let mut sorted = took.to_vec();
-    sorted.sort();
-    let at = |q: f64| {
-        sorted
-            .get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    format!(
-        "{} calls, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, over 100 ms: {}",
-        sorted.len(),
-        at(0.5).as_secs_f64() * 1000.0,
-        at(0.99).as_secs_f64() * 1000.0,
-        sorted.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
-        sorted
-            .iter()
-            .filter(|d| **d > Duration::from_millis(100))
-            .count()
-    )
 }
 
 /// A browser of the on-screen chat: Engine.IO open, the namespace, `login` answered.

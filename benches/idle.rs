@@ -26,10 +26,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::load::{
-    FIRST_USER, Opened, WorkerArgs, Workers, hold_browsers, proc_field, raise_own_limit, rss_kib,
-    start_bench_server, until_message,
+    FIRST_USER, Opened, WorkerArgs, Workers, hold_browsers, start_bench_server, until_message,
 };
 use common::{EIO_WS_PATH, Schema, TempDir, TestDb, Ws, client_cfg, get, v4};
+use common::{proc_field, raise_own_limit, rss_kib};
 
 const NAME: &str = "idle";
 const KEY: &str = "idle";

@@ -10,7 +10,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use http::{StatusCode, Uri, header};
+use http::{HeaderValue, StatusCode, Uri, header};
 use serde_json::json;
 
 use super::auth::is_authorized;
@@ -23,10 +23,21 @@ pub trait BackendClients: Send + Sync + 'static {
     /// The credentials of the named client and what its routes extract from the
     /// request (its feature state), or `None` for an unknown client.
     fn lookup(&self, name: &str) -> Option<(Auth, http::Extensions)>;
+
+    /// Whether a client has this name (for the metrics' `client` label), without
+    /// building what [`BackendClients::lookup`] hands to routes.
+    fn knows(&self, name: &str) -> bool {
+        self.lookup(name).is_some()
+    }
 }
 
+/// The answer to Heartbeat, byte for byte what ILIAS PHP expects.
+pub const HEARTBEAT_BODY: &str = r#"{"status":200}"#;
+
 /// The backend router: the features' routes behind the authentication layer, and
-/// Heartbeat without it.
+/// Heartbeat without it. Heartbeat, which monitoring and ILIAS PHP call most, is added
+/// after the counting layer and counts itself: a middleware per call costs more than
+/// answering it.
 pub fn router(clients: Arc<dyn BackendClients>, features: Router) -> Router {
     let authenticated = features
         .route_layer(middleware::from_fn_with_state(
@@ -35,9 +46,21 @@ pub fn router(clients: Arc<dyn BackendClients>, features: Router) -> Router {
         ))
         .route_layer(middleware::map_response(json_rejections));
     Router::new()
-        .route("/backend/heartbeat/{name}", get(heartbeat))
         .merge(authenticated)
-        .route_layer(middleware::from_fn_with_state(clients, count_request))
+        .route_layer(middleware::from_fn_with_state(
+            clients.clone(),
+            count_request,
+        ))
+        .route(
+            "/backend/heartbeat/{name}",
+            get(heartbeat).with_state(clients),
+        )
+}
+
+/// The `client` label of a request's metrics: the name when it is a client, else
+/// `unknown`, so that nobody can add series at will.
+fn client_label<'a>(clients: &dyn BackendClients, name: &'a str) -> &'a str {
+    if clients.knows(name) { name } else { "unknown" }
 }
 
 /// Marks the answer to refused credentials, which is HTTP 200 for PHP's sake.
@@ -54,12 +77,7 @@ async fn count_request(
 ) -> Response {
     let mut segments = request.uri().path().split('/').skip(2);
     let action = segments.next().unwrap_or("").to_string();
-    let name = segments.next().unwrap_or("");
-    let client = if clients.lookup(name).is_some() {
-        name.to_string()
-    } else {
-        "unknown".to_string()
-    };
+    let client = client_label(&*clients, segments.next().unwrap_or("")).to_string();
     let response = next.run(request).await;
     let status = if response.extensions().get::<Denied>().is_some() {
         403
@@ -103,9 +121,19 @@ pub async fn not_found() -> Response {
 }
 
 /// `Heartbeat/<name>`: answered for any name, without authentication (the ILIAS
-/// documentation tells administrators to check the server with curl).
-async fn heartbeat() -> Json<serde_json::Value> {
-    Json(json!({"status": 200}))
+/// documentation tells administrators to check the server with curl). Counted like
+/// every backend call; the body is a constant.
+async fn heartbeat(State(clients): State<Arc<dyn BackendClients>>, uri: Uri) -> Response {
+    let name = uri.path().split('/').nth(3).unwrap_or("");
+    metrics::backend_request(client_label(&*clients, name), "heartbeat", 200);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        HEARTBEAT_BODY,
+    )
+        .into_response()
 }
 
 fn access_denied() -> Response {

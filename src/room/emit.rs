@@ -170,7 +170,7 @@ pub(super) fn leave_socket_room(chat: &RoomChat, sids: &[Sid], key: RoomKey) {
 fn userlist(chat: &RoomChat, key: RoomKey) -> Userlist {
     let generation = chat.client.generation();
     let members = chat.rooms().members(key);
-    Userlist::new(Scope::of(key, generation), &members, generation)
+    Userlist::new(Scope::of(key, generation), members, generation)
 }
 
 /// Sends the current user list of a room to everyone in it.

@@ -107,7 +107,7 @@ pub(super) async fn enter_room(
         subscriber: SubscriberRef::of(&entered.subscriber),
     };
     emit::to_sockets(chat, &[socket.id], "private_room_entered", &enter);
-    let userlist = Userlist::new(scope, &members, generation);
+    let userlist = Userlist::new(scope, members, generation);
     emit::to_room(chat, key, "userlist", &userlist).await;
     if entered.rejoined {
         restore_presence(chat, key, &entered.subscriber);

@@ -208,10 +208,10 @@ pub struct UserEntry {
 }
 
 impl UserEntry {
-    pub fn of(member: &Member, generation: Generation) -> UserEntry {
+    pub fn of(member: Member, generation: Generation) -> UserEntry {
         UserEntry {
             id: member.id,
-            username: member.username.clone(),
+            username: member.username,
             profile_picture_visible: (generation >= Generation::Ilias10)
                 .then_some(member.profile_picture_visible)
                 .flatten(),
@@ -229,11 +229,13 @@ pub struct Userlist {
 }
 
 impl Userlist {
-    pub fn new(scope: Scope, members: &[Member], generation: Generation) -> Userlist {
+    /// Takes the members over: the list is built on every entry into a room, for
+    /// everyone in it, so the names are moved, not copied again.
+    pub fn new(scope: Scope, members: Vec<Member>, generation: Generation) -> Userlist {
         Userlist {
             head: ActionHead::new(scope, "userlist"),
             users: members
-                .iter()
+                .into_iter()
                 .map(|m| (m.id.to_string(), UserEntry::of(m, generation)))
                 .collect(),
         }

@@ -143,6 +143,10 @@ impl ServedClients {
 }
 
 impl BackendClients for ServedClients {
+    fn knows(&self, name: &str) -> bool {
+        self.read().contains_key(name)
+    }
+
     fn lookup(&self, name: &str) -> Option<(Auth, Extensions)> {
         let served = self.get(name)?;
         let mut extensions = Extensions::new();

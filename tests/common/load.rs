@@ -72,35 +72,6 @@ pub async fn start_bench_server(dir: &TempDir, name: &str, client: Value) -> (Da
     (daemon, port)
 }
 
-/// Raises this process's soft descriptor limit to its hard one.
-pub fn raise_own_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
-        && soft < hard
-    {
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-    }
-}
-
-/// The line of `/proc/<pid>/<file>` starting with `prefix`, blanks squeezed.
-pub fn proc_field(pid: u32, file: &str, prefix: &str) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-/// The resident set of a process, in KiB (0 when it is gone).
-pub fn rss_kib(pid: u32) -> u64 {
-    proc_field(pid, "status", "VmRSS:")
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 /// What the workers reported once all their browsers were opened.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Opened {

@@ -19,6 +19,8 @@
 //!   may stop and start again.
 //! * `tools` and `users`: the real tools a test needs (fail, never skip, when missing)
 //!   and [`ScratchUser`], a throwaway system user.
+//! * `bench`: what the benchmarks in `benches/` share (CPU time and RSS of a process,
+//!   latency summaries, the bench's own descriptor limit).
 //! * `ws`: [`Ws`], a minimal websocket client for Engine.IO over websocket.
 //! * [`systemd`]: the `NOTIFY_SOCKET` receiver and `systemd-socket-activate` helpers.
 //!
@@ -31,6 +33,7 @@
 // is unused there.
 #![allow(dead_code, unused_imports)]
 
+mod bench;
 mod configs;
 mod db;
 mod files;
@@ -46,6 +49,7 @@ mod tools;
 mod users;
 mod ws;
 
+pub use bench::{cpu_seconds, cpu_times, latency_summary, proc_field, raise_own_limit, rss_kib};
 pub use configs::{client_cfg, server_cfg, unreachable_client};
 pub use db::{
     DATABASE_URL_ENV, DEFAULT_DATABASE_URL, DbServer, Schema, TestDb, split_sql, test_database_url,

@@ -91,6 +91,19 @@ roomTest(
       const started = s['ilias_chat_start_time_seconds'];
       assert.ok(started > Date.now() / 1000 - 120 && started <= Date.now() / 1000, m.text);
       assert.ok(s['ilias_chat_resident_memory_bytes'] > 1e6, m.text);
+      // Heartbeat counts itself (it skips the counting middleware): by client, an
+      // unknown name as `unknown`, however PHP spells the action.
+      const beats = (samples) => [
+        samples[`ilias_chat_backend_requests_total{${c},action="heartbeat",status="200"}`] || 0,
+        samples['ilias_chat_backend_requests_total{client="unknown",action="heartbeat",status="200"}'] || 0,
+      ];
+      const beforeBeats = beats(s);
+      for (const path of [`Heartbeat/${NAME}`, `heartbeat/${NAME}/`, 'Heartbeat/no-such-client']) {
+        const r = await httpRequest(`${ctx.base}/backend/${path}`);
+        assert.equal(r.body, '{"status":200}', path);
+      }
+      const afterBeats = beats((await scrape(metricsPort)).samples);
+      assert.deepEqual(afterBeats, [beforeBeats[0] + 2, beforeBeats[1] + 1], 'heartbeats counted');
       // Only /metrics is served there.
       const other = await httpRequest(`http://127.0.0.1:${metricsPort}/backend/Heartbeat/${NAME}`);
       assert.equal(other.status, 404);
