@@ -54,7 +54,9 @@ else
     [ "$(id -u)" -eq 0 ] || skip "needs root (it installs a package in a throwaway root)"
     if why="$(bash "$REPO/tests/throwaway-root.sh" --probe 2>&1)"; then
         mkdir -p "$WORK" "$CACHE/apt-archives/partial"
-        exec bash "$REPO/tests/throwaway-root.sh" --bind "$WORK" --bind "$CACHE" \
+        # The checkout is bound too: a throwaway root has a fresh /tmp, which would hide
+        # a checkout under /tmp (a CI clone there failed: package-harness.sh not found).
+        exec bash "$REPO/tests/throwaway-root.sh" --bind "$REPO" --bind "$WORK" --bind "$CACHE" \
             -- bash "$REPO/tests/package-harness.sh" --in-throwaway-root
     fi
     [ "${CI:-}" = true ] || skip "no throwaway root can be made here ($why); CI=true runs it anyway"

@@ -77,7 +77,9 @@ else
     [ "$(id -u)" -eq 0 ] || skip "needs root (it installs the package in a throwaway root)"
     if why="$(bash "$REPO/tests/throwaway-root.sh" --probe 2>&1)"; then
         mkdir -p "$WORK" "$CACHE/apt-archives/partial"
-        exec bash "$REPO/tests/throwaway-root.sh" --bind "$WORK" \
+        # The checkout is bound too: a throwaway root has a fresh /tmp, which would hide
+        # a checkout under /tmp (a CI clone there failed: package-harness.sh not found).
+        exec bash "$REPO/tests/throwaway-root.sh" --bind "$REPO" --bind "$WORK" \
             --bind "$CACHE/apt-archives:/var/cache/apt/archives" \
             -- bash "$REPO/tests/package.sh" --in-throwaway-root
     fi
