@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::load::{Opened, WorkerArgs, Workers, hold_browsers, start_bench_server, until_message};
 use common::{Daemon, EIO_WS_PATH, Schema, TempDir, TestDb, Ws, client_cfg, get, v4};
-use common::{latency_summary, proc_field, raise_own_limit};
+use common::{bench_start, latency_summary, proc_field};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -35,15 +35,7 @@ const SECRET: &str = "bench-secret";
 const NAMESPACE: &str = "/bench-im";
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    raise_own_limit();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (args, runtime) = bench_start();
     match args.first().map(String::as_str) {
         Some("worker") => runtime.block_on(hold_browsers(WorkerArgs::parse(&args[1..]), browser)),
         Some("slowloris") => runtime.block_on(slowloris()),

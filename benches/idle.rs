@@ -29,7 +29,7 @@ use common::load::{
     FIRST_USER, Opened, WorkerArgs, Workers, hold_browsers, start_bench_server, until_message,
 };
 use common::{EIO_WS_PATH, Schema, TempDir, TestDb, Ws, client_cfg, get, v4};
-use common::{proc_field, raise_own_limit, rss_kib};
+use common::{bench_start, proc_field, rss_kib};
 
 const NAME: &str = "idle";
 const KEY: &str = "idle";
@@ -69,15 +69,7 @@ impl Chat {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    raise_own_limit();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (args, runtime) = bench_start();
     match args.first().map(String::as_str) {
         Some("worker") => {
             let args = WorkerArgs::parse(&args[1..]);

@@ -30,10 +30,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::load::start_bench_server;
+use common::load::{FIRST_USER, start_bench_server};
 use common::{
-    EIO_WS_PATH, Schema, TempDir, TestDb, Ws, client_cfg, cpu_seconds, cpu_times, get, proc_field,
-    raise_own_limit, v4,
+    EIO_WS_PATH, Schema, TempDir, TestDb, Ws, bench_start, client_cfg, cpu_seconds, cpu_times, get,
+    proc_field, v4,
 };
 
 const NAME: &str = "bench";
@@ -43,20 +43,11 @@ const NAMESPACE: &str = "/bench";
 const WORKERS: usize = 2;
 /// Browsers (and, in the PHP phase, backend calls) under way at once, in all.
 const IN_FLIGHT: usize = 100;
-const FIRST_USER: usize = 10_000;
 /// How long the workers wait for every browser to see its full room.
 const SETTLE_LIMIT: Duration = Duration::from_secs(120);
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    raise_own_limit();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (args, runtime) = bench_start();
     match args.first().map(String::as_str) {
         Some("worker") => runtime.block_on(worker(Plan::from_args(&args[1..]))),
         _ => {

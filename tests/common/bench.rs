@@ -14,6 +14,21 @@ pub fn raise_own_limit() {
     }
 }
 
+/// What every bench's `main` starts with: its positional arguments (cargo's `--bench`
+/// and other flags left out), its descriptor limit raised, and a multi-threaded runtime.
+pub fn bench_start() -> (Vec<String>, tokio::runtime::Runtime) {
+    let args = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    raise_own_limit();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    (args, runtime)
+}
+
 /// The line of `/proc/<pid>/<file>` that starts with `prefix`, whitespace collapsed
 /// (e.g. `status` / `VmRSS`, `limits` / `Max open files`); empty when missing.
 pub fn proc_field(pid: u32, file: &str, prefix: &str) -> String {

@@ -49,7 +49,9 @@ mod tools;
 mod users;
 mod ws;
 
-pub use bench::{cpu_seconds, cpu_times, latency_summary, proc_field, raise_own_limit, rss_kib};
+pub use bench::{
+    bench_start, cpu_seconds, cpu_times, latency_summary, proc_field, raise_own_limit, rss_kib,
+};
 pub use configs::{client_cfg, server_cfg, unreachable_client};
 pub use db::{
     DATABASE_URL_ENV, DEFAULT_DATABASE_URL, DbServer, Schema, TestDb, split_sql, test_database_url,
