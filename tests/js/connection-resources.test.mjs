@@ -106,7 +106,12 @@ test('1,000 browsers come and go: every per-socket resource is released', { time
     ).catch((e) => {
       throw new Error(`${e.message}; resources now ${JSON.stringify(after)}, before ${JSON.stringify(before)}`);
     });
-    assert.deepEqual(after, before, 'everything held for the browsers is released');
+    // The runtime's task count is compared as "no more than before": the baseline may hold a
+    // transient task (the connection of the status request just answered, a pool check) that
+    // has ended by the time of the last reading; a leak keeps the count above it and the wait
+    // above times out.
+    assert.ok(after.tasks <= before.tasks, `tasks back (${after.tasks} <= ${before.tasks})`);
+    assert.deepEqual({ ...after, tasks: before.tasks }, before, 'everything held for the browsers is released');
     assert.equal(server.exited, null, 'the server still runs');
     failed = false;
   } finally {
