@@ -8,6 +8,9 @@
 //! set up logging and open log files, load TLS material, drop root. Then the runtime
 //! starts and serves until SIGTERM/SIGINT, reloading on SIGHUP.
 
+#[cfg(target_os = "linux")]
+mod allocator;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

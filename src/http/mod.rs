@@ -8,7 +8,6 @@ pub mod bundle;
 pub mod dispatch;
 pub mod head;
 pub mod limits;
-pub mod memory;
 pub mod stream;
 pub mod tls;
 

@@ -104,8 +104,6 @@ pub struct Guarded<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> {
     outbound: Frames,
     /// How much of [`CLOSE_1009`] is still to be written, after an oversize message.
     close_left: usize,
-    /// Counted as open while it lives (memory is given back after waves).
-    _open: super::memory::OpenConnection,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Guarded<S> {
@@ -124,7 +122,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Guarded<S> {
             inbound: None,
             outbound: Frames::limited_to(u64::MAX),
             close_left: 0,
-            _open: super::memory::opened(),
         }
     }
 

@@ -297,7 +297,6 @@ impl Server {
             self.dispatch.clone(),
             self.edge.clone(),
         );
-        let _trimmer = http::memory::spawn_trimmer(stop.clone());
         // The listeners were bound before and the accept loops run: connections work.
         notify::ready(&self.status_line());
 

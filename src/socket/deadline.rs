@@ -3,11 +3,12 @@
 //! sockets that never will (scanners, abandoned scripts, floods) are cut off; each held
 //! about 30 KB and a descriptor for as long as its peer kept answering pings.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use socketioxide::extract::SocketRef;
+use tokio::sync::Notify;
 
 use crate::http::limits::Closer;
 
@@ -56,20 +57,38 @@ fn count_cut_off() {
 /// disconnect, so the browser gets the DISCONNECT packet first.
 const CLOSE_AFTER_DISCONNECT: Duration = Duration::from_secs(1);
 
-/// Starts the deadline of a socket that just joined a namespace: unless the returned
-/// flag is set (its `login` arrived) by then, the socket is disconnected and its
-/// connection closed. A namespace disconnect alone would leave the engine.io connection
-/// of a client that does not close it itself.
-pub fn watch(socket: &SocketRef) -> Arc<AtomicBool> {
-    let seen = Arc::new(AtomicBool::new(false));
+/// The login deadline of one socket, lifted when its `login` arrives or it leaves.
+#[derive(Debug, Clone, Default)]
+pub struct LoginDeadline(Arc<Notify>);
+
+impl LoginDeadline {
+    /// The socket sent `login` or disconnected: the deadline no longer applies. Its
+    /// watcher ends at once and lets go of the socket (it would otherwise keep the
+    /// socket's whole state alive until the deadline, a minute after a wave of
+    /// browsers left).
+    pub fn lift(&self) {
+        // A stored permit: lifting before the watcher first waits counts too.
+        self.0.notify_one();
+    }
+}
+
+/// Starts the deadline of a socket that just joined a namespace: unless it is lifted
+/// by then, the socket is disconnected and its connection closed. A namespace
+/// disconnect alone would leave the engine.io connection of a client that does not
+/// close it itself.
+pub fn watch(socket: &SocketRef) -> LoginDeadline {
+    let deadline = LoginDeadline::default();
     let Some(timeout) = login_timeout() else {
-        return seen;
+        return deadline;
     };
-    let flag = seen.clone();
+    let lifted = deadline.0.clone();
     let socket = socket.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(timeout).await;
-        if flag.load(Ordering::Relaxed) || !socket.connected() {
+        tokio::select! {
+            _ = lifted.notified() => return,
+            _ = tokio::time::sleep(timeout) => {}
+        }
+        if !socket.connected() {
             return;
         }
         tracing::debug!(sid = %socket.id, "disconnected: no login before login_timeout");
@@ -83,5 +102,5 @@ pub fn watch(socket: &SocketRef) -> Arc<AtomicBool> {
             closer.close();
         }
     });
-    seen
+    deadline
 }

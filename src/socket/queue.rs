@@ -156,7 +156,8 @@ where
 {
     let handle = Arc::new(handle);
     let queue = SharedQueue::new();
-    let login_seen = deadline::watch(socket);
+    let login_deadline = deadline::watch(socket);
+    let left_before_login = login_deadline.clone();
     let (on_event, on_disconnect) = (queue.clone(), queue);
     let (event_handle, disconnect_handle) = (handle.clone(), handle);
     // A plain closure (not `async`): its body runs synchronously when the packet is
@@ -166,7 +167,7 @@ where
         move |socket: SocketRef, Event(event): Event, Data(args): Data<EventArgs>| {
             if let Some(&name) = events.iter().find(|&&name| name == event) {
                 if name == LOGIN {
-                    login_seen.store(true, Ordering::Relaxed);
+                    login_deadline.lift();
                 }
                 match on_event.push(Inbound::Event { name, args }) {
                     Ok(true) => spawn_drain(socket, on_event.clone(), event_handle.clone()),
@@ -178,6 +179,7 @@ where
         },
     );
     socket.on_disconnect(move |socket: SocketRef| {
+        left_before_login.lift();
         // The disconnect marker is never refused, or the socket's state would stay.
         if let Ok(true) = on_disconnect.push(Inbound::Disconnect) {
             spawn_drain(socket, on_disconnect.clone(), disconnect_handle.clone());
