@@ -10,7 +10,9 @@
 //!
 //! The options are compiled in (`malloc_conf`, read by jemalloc before `main`);
 //! an operator can still override them at run time with `_RJEM_MALLOC_CONF`
-//! (`background_thread:false` for example), as jemalloc documents.
+//! (`background_thread:false` for example), as jemalloc documents. Heap profilers
+//! that intercept `malloc` (heaptrack) do not see jemalloc's prefixed functions: the
+//! `system-allocator` feature builds with glibc's instead.
 
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -8,7 +8,7 @@
 //! set up logging and open log files, load TLS material, drop root. Then the runtime
 //! starts and serves until SIGTERM/SIGINT, reloading on SIGHUP.
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "system-allocator")))]
 mod allocator;
 
 use std::net::SocketAddr;
