@@ -117,7 +117,6 @@ async function waves() {
           `reached ${(settledMs / 1000).toFixed(0)} s after the last close)`,
       );
     }
-    if (process.env.BENCH_VERBOSE) console.log(server.stderr().split('\n').filter((l) => /wave/.test(l)).join('\n'));
   });
 }
 
