@@ -26,7 +26,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::load::{
-    FIRST_USER, Opened, WorkerArgs, Workers, hold_browsers, start_bench_server, until_message,
+    FIRST_USER, Opened, WorkerArgs, Workers, create_rooms, hold_browsers, start_bench_server,
+    until_message,
 };
 use common::{EIO_WS_PATH, Schema, TempDir, TestDb, Ws, client_cfg, get, v4};
 use common::{bench_start, proc_field, rss_kib};
@@ -94,14 +95,7 @@ fn room_of(user: usize) -> usize {
 async fn idle(chat: Chat, count: usize) {
     let db = TestDb::create(Schema::Ilias9).await;
     let rooms = count.div_ceil(PER_ROOM);
-    let values: Vec<String> = (1..=rooms)
-        .map(|room| format!("({room}, {}, 'repository', 1)", 1000 + room))
-        .collect();
-    db.exec(&format!(
-        "INSERT INTO chatroom_settings (room_id, object_id, room_type, enable_history) VALUES {};",
-        values.join(", ")
-    ))
-    .await;
+    create_rooms(&db, rooms, 1000).await;
     let dir = TempDir::new("bench-idle");
     let (daemon, port) = start_bench_server(&dir, NAME, client_cfg(NAME, KEY, SECRET, &db)).await;
     println!(

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::load::{FIRST_USER, start_bench_server};
+use common::load::{FIRST_USER, create_rooms, start_bench_server};
 use common::{
     EIO_WS_PATH, Schema, TempDir, TestDb, Ws, bench_start, client_cfg, cpu_seconds, cpu_times, get,
     proc_field, v4,
@@ -67,14 +67,7 @@ fn room_of(index: usize, rooms: usize) -> usize {
 async fn ramp(count: usize, per_room: usize, parse: bool) {
     let rooms = count.div_ceil(per_room);
     let db = TestDb::create(Schema::Ilias9).await;
-    let values: Vec<String> = (1..=rooms)
-        .map(|room| format!("({room}, {}, 'repository', 1)", 5000 + room))
-        .collect();
-    db.exec(&format!(
-        "INSERT INTO chatroom_settings (room_id, object_id, room_type, enable_history) VALUES {};",
-        values.join(", ")
-    ))
-    .await;
+    create_rooms(&db, rooms, 5000).await;
     let dir = TempDir::new("bench-ramp");
     let (daemon, port) = start_bench_server(&dir, NAME, client_cfg(NAME, KEY, SECRET, &db)).await;
     let server = daemon.pid.to_string();

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::db::TestDb;
 use super::files::TempDir;
 use super::http::{v4, wait_http_200};
 use super::process::Daemon;
@@ -32,6 +33,19 @@ const IN_FLIGHT: usize = 256;
 /// The first user id of the browsers: user `FIRST_USER + i` is the `i`th browser over
 /// all workers.
 pub const FIRST_USER: usize = 10_000;
+
+/// Creates repository chat rooms 1..=`rooms` (history on) for a bench's browsers, room
+/// `r` on the ILIAS object `first_object + r`.
+pub async fn create_rooms(db: &TestDb, rooms: usize, first_object: usize) {
+    let values: Vec<String> = (1..=rooms)
+        .map(|room| format!("({room}, {}, 'repository', 1)", first_object + room))
+        .collect();
+    db.exec(&format!(
+        "INSERT INTO chatroom_settings (room_id, object_id, room_type, enable_history) VALUES {};",
+        values.join(", ")
+    ))
+    .await;
+}
 
 /// Starts the release daemon for a bench with one client (`client`, named `name`),
 /// logging warnings only, and waits until its backend answers.
