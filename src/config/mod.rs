@@ -130,6 +130,9 @@ pub struct ServerConfig {
     /// `write_timeout` extension key: how long a write to a browser may make no
     /// progress before its connection is ended.
     pub write_timeout: std::time::Duration,
+    /// `userlist_interval` extension key: the least time between two user lists sent
+    /// to a chat room (zero: one for every change, as the original).
+    pub userlist_interval: std::time::Duration,
     /// `metrics` extension key: where the Prometheus metrics are served; `None` (the
     /// default) serves none.
     pub metrics: Option<MetricsListen>,

@@ -27,6 +27,8 @@ const METRICS: &str =
     "an object {\"address\": \"127.0.0.1\", \"port\": 9464}, true, or false (no metrics)";
 const RECONNECT_WINDOW: &str = "seconds, 0 to 604800 (0 turns re-entry after the grace period off)";
 const WRITE_TIMEOUT: &str = "seconds, 1 to 3600";
+const USERLIST_INTERVAL: &str =
+    "milliseconds, 0 to 10000 (0 sends a user list for every change, as the original)";
 /// ILIAS's default session lifetime (`[session] expire` in client.ini.php).
 const DEFAULT_RECONNECT_WINDOW_S: u64 = 1800;
 /// Appended to "missing" messages of the keys that only matter when purging is on.
@@ -50,6 +52,7 @@ pub(super) fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
         metrics: metrics(&root.field("metrics"))?,
         reconnect_window: reconnect_window(&root.field("reconnect_window"))?,
         write_timeout: write_timeout(&root.field("write_timeout"))?,
+        userlist_interval: userlist_interval(&root.field("userlist_interval"))?,
     })
 }
 
@@ -73,6 +76,17 @@ fn write_timeout(field: &Field) -> Result<std::time::Duration, ConfigError> {
         )),
         Ok(None) => Ok(crate::http::stream::DEFAULT_WRITE_TIMEOUT),
         Err(_) => Err(field.invalid("is not valid", WRITE_TIMEOUT)),
+    }
+}
+
+/// `userlist_interval` (an extension of ilias-chat), in milliseconds.
+fn userlist_interval(field: &Field) -> Result<std::time::Duration, ConfigError> {
+    match field.integer_in(0, 10_000) {
+        Ok(Some(ms)) => Ok(std::time::Duration::from_millis(
+            u64::try_from(ms).map_err(|_| field.invalid("is out of range", USERLIST_INTERVAL))?,
+        )),
+        Ok(None) => Ok(crate::room::DEFAULT_USERLIST_INTERVAL),
+        Err(_) => Err(field.invalid("is not valid", USERLIST_INTERVAL)),
     }
 }
 

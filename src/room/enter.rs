@@ -14,7 +14,7 @@ use super::events::Login;
 use super::model::{EnterError, RoomKey};
 use super::payload::{ActionHead, EnterAction, Notice, SubscriberRef, Userlist};
 use super::persist::{ensure_room, persist_notice, restore_presence};
-use super::{RoomChat, emit, grace};
+use super::{RoomChat, emit, grace, userlist};
 use crate::client::lock;
 use crate::identity::check_login;
 use crate::metrics::{self, Feature};
@@ -107,8 +107,13 @@ pub(super) async fn enter_room(
         subscriber: SubscriberRef::of(&entered.subscriber),
     };
     emit::to_sockets(chat, &[socket.id], "private_room_entered", &enter);
-    let userlist = Userlist::new(scope, members, generation);
-    emit::to_room(chat, key, "userlist", &userlist).await;
+    let list = Userlist::new(scope, members, generation);
+    match userlist::pace(chat, key) {
+        userlist::Send::Now => emit::to_room(chat, key, "userlist", &list).await,
+        // The room hears of the entry a moment later; the browser entering needs
+        // its list now.
+        userlist::Send::Later(_) => emit::to_sockets(chat, &[socket.id], "userlist", &list),
+    }
     if entered.rejoined {
         restore_presence(chat, key, &entered.subscriber);
     }

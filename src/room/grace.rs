@@ -15,7 +15,7 @@ use socketioxide::extract::SocketRef;
 use super::model::RoomKey;
 use super::payload::Notice;
 use super::persist::persist_notice;
-use super::{RoomChat, emit};
+use super::{RoomChat, emit, userlist};
 use crate::clock::{now_ms, now_s};
 use crate::ids::UserId;
 use crate::store::Write;
@@ -89,7 +89,7 @@ pub fn forget_departures(chat: &Arc<RoomChat>) {
             let Some(chat) = chat.upgrade() else {
                 break;
             };
-            chat.prune_replay();
+            chat.sweep();
             let forgotten = chat.rooms().forget_departures(now_ms(), window_ms());
             if forgotten > 0 {
                 tracing::debug!(
@@ -133,7 +133,7 @@ fn start(chat: &Arc<RoomChat>, user: UserId) {
 
 /// The user has left: every room they were registered in hears it, and their
 /// `chatroom_users` rows become sessions.
-async fn expire(chat: &RoomChat, user: UserId) {
+async fn expire(chat: &Arc<RoomChat>, user: UserId) {
     let Some(expired) = chat.rooms().expire_at(user, now_ms(), window_ms()) else {
         return;
     };
@@ -144,7 +144,7 @@ async fn expire(chat: &RoomChat, user: UserId) {
         "user left the chat"
     );
     for key in &expired.rooms {
-        emit::userlist_to_room(chat, *key).await;
+        userlist::announce(chat, *key).await;
         let notice = Notice::new(
             emit::scope(chat, *key),
             "disconnected",

@@ -1,6 +1,8 @@
 //! Removing a user: `Kick` (out of one room until PHP lets them in again) and `Ban`
 //! (out of a chat room and all its private rooms, forgotten until PHP connects them).
 
+use std::sync::Arc;
+
 use axum::extract::Extension;
 use serde_json::json;
 
@@ -8,7 +10,7 @@ use super::backend::{Chat, Reply, RoomRequest, answer, failure};
 use super::model::{RegisterError, RoomKey};
 use super::payload::{ActionHead, Notice};
 use super::persist::ensure_room;
-use super::{RoomChat, emit};
+use super::{RoomChat, emit, userlist};
 
 /// `Kick`: the user leaves the room and may not speak there until PHP lets them in.
 pub(super) async fn kick(Extension(chat): Chat, request: RoomRequest) -> Reply {
@@ -79,8 +81,8 @@ pub(super) async fn ban(Extension(chat): Chat, request: RoomRequest) -> Reply {
 }
 
 /// Tells a room that a user was removed (kick or ban): new user list and a notice.
-async fn announce_removal(chat: &RoomChat, key: RoomKey, username: &str) {
-    emit::userlist_to_room(chat, key).await;
+async fn announce_removal(chat: &Arc<RoomChat>, key: RoomKey, username: &str) {
+    userlist::announce(chat, key).await;
     let notice = Notice::new(
         emit::scope(chat, key),
         "user_kicked",

@@ -22,6 +22,7 @@ mod private_room;
 pub mod replay;
 mod socket;
 mod typing;
+mod userlist;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -39,6 +40,7 @@ pub use grace::{
 };
 pub use model::{RoomKey, RoomState};
 pub use persist::{pause, start, stop};
+pub use userlist::{DEFAULT_USERLIST_INTERVAL, set_userlist_interval};
 
 /// The chat rooms of one ILIAS client: the client it belongs to and the state only
 /// rooms have.
@@ -56,6 +58,8 @@ pub struct RoomChat {
     /// message's broadcast and around a socket's joining a room, never across an
     /// `.await`, never while taking the other locks.
     replay: Mutex<replay::Replay>,
+    /// When each room's user list last went out (see [`userlist`]).
+    userlists: Mutex<userlist::Pacing>,
 }
 
 impl RoomChat {
@@ -64,10 +68,12 @@ impl RoomChat {
         lock(&self.replay).held()
     }
 
-    /// Drops replay marks and messages older than the grace period.
-    fn prune_replay(&self) {
+    /// Drops replay marks and messages older than the grace period, and the user-list
+    /// pace of rooms that were quiet for longer than its interval.
+    fn sweep(&self) {
         let max_age = i64::try_from(grace_period().as_millis()).unwrap_or(i64::MAX);
         lock(&self.replay).prune_all(crate::clock::now_ms(), max_age);
+        userlist::sweep(self);
     }
 
     /// Users whose grace period is running.
@@ -83,6 +89,7 @@ impl RoomChat {
             grace_timers: Mutex::new(HashMap::new()),
             kept_presence: Mutex::new(None),
             replay: Mutex::new(replay::Replay::default()),
+            userlists: Mutex::new(userlist::Pacing::default()),
         }
     }
 

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::backend::{Chat, Reply, RoomRequest, answer, failure};
 use super::model::RoomKey;
 use super::payload::{ActionHead, CreateAction, Notice};
-use super::{RoomChat, emit};
+use super::{RoomChat, emit, userlist};
 use crate::config::Generation;
 
 /// `CreatePrivateRoom`: makes a room known; the owner of a new private room is told.
@@ -57,7 +57,7 @@ pub(super) async fn leave(Extension(chat): Chat, request: RoomRequest) -> Reply 
             let notice = Notice::new(emit::scope(&chat, back_to), "left", None);
             emit::to_sockets(&chat, &left.sockets, "notice", &notice);
             emit::userlist_to_sockets(&chat, &left.sockets, back_to);
-            emit::userlist_to_room(&chat, at).await;
+            userlist::announce(&chat, at).await;
             let data = json!({"user": left.username, "title": left.room_title});
             let notice = Notice::new(emit::scope(&chat, at), "private_room_left", Some(data));
             emit::to_room(&chat, at, "notice", &notice).await;

@@ -128,6 +128,7 @@ impl Server {
             routes = routes.merge(extra(registry.clone()));
         }
         room::set_reconnect_window(server.reconnect_window);
+        room::set_userlist_interval(server.userlist_interval);
         http::stream::set_write_timeout(server.write_timeout);
         let server = Server {
             config: server.clone(),

@@ -38,6 +38,7 @@ impl Server {
         self.edge.set_limits(server.edge);
         self.warn_about_restart(&server);
         crate::room::set_reconnect_window(server.reconnect_window);
+        crate::room::set_userlist_interval(server.userlist_interval);
         crate::http::stream::set_write_timeout(server.write_timeout);
         if let Some(logging) = &reloader.logging {
             logging.reload(server.log_level);

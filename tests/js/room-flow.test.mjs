@@ -103,6 +103,72 @@ roomTest('full PHP → browser flow: Connect, EnterPrivateRoom, login, enterRoom
   assert.ok(Number(rows[0].hist_id) < Number(rows[1].hist_id));
 });
 
+/**
+ * 20 browsers of a room enter at once (each logged in first). Returns how many user
+ * lists they got in all, after checking what must hold however lists are paced: each
+ * entering browser gets a list and one welcome, each ends with the whole room in its
+ * list, and of any two users the one who entered second was announced to the first.
+ */
+async function roomFillsAtOnce(ctx) {
+  const users = Array.from({ length: 20 }, (_, i) => ({ id: 201 + i, name: `student${i + 1}` }));
+  const tabs = [];
+  for (const user of users) {
+    const [tab] = (await ctx.join({ ...user, enter: false })).tabs;
+    tabs.push(tab);
+  }
+  for (const tab of tabs) tab.enter(ROOM, 0, { wait: false });
+
+  const everyone = new Set(users.map((u) => String(u.id)));
+  const lastList = (tab) => Object.keys(tab.lastPayload('userlist')?.users ?? {});
+  const deadline = Date.now() + 10000;
+  while (!tabs.every((tab) => lastList(tab).length === everyone.size)) {
+    if (Date.now() > deadline) assert.fail(`not every browser saw the whole room: ${tabs.map((t) => lastList(t).length)}`);
+    await sleep(20);
+  }
+  await sleep(500);
+
+  let lists = 0;
+  const announced = new Set();
+  for (const [i, tab] of tabs.entries()) {
+    const seen = tab.events.map((e) => e.event);
+    const entered = seen.indexOf('private_room_entered');
+    assert.ok(entered >= 0, `${users[i].name}: private_room_entered`);
+    assert.ok(seen.indexOf('userlist', entered) > entered, `${users[i].name}: a list after entering: ${seen.join(', ')}`);
+    const welcomes = tab.events.filter((e) => e.event === 'notice' && e.args[0].content === 'welcome_to_chat');
+    assert.equal(welcomes.length, 1, `${users[i].name}: one welcome`);
+    assert.deepEqual(new Set(lastList(tab)), everyone, `${users[i].name}: the last list is the whole room`);
+    lists += seen.filter((e) => e === 'userlist').length;
+    for (const e of tab.events) {
+      if (e.event === 'notice' && e.args[0].content === 'connect') announced.add(`${e.args[0].data.id} to ${users[i].id}`);
+    }
+  }
+  for (const a of users) {
+    for (const b of users) {
+      if (a.id < b.id) assert.ok(announced.has(`${a.id} to ${b.id}`) || announced.has(`${b.id} to ${a.id}`), `${a.name} and ${b.name}`);
+    }
+  }
+  for (const tab of tabs) tab.events.length = 0;
+  return lists;
+}
+
+// By protocol every entry sends the whole list to everyone in the room: 20 browsers
+// entering at once get 1 + 2 + … + 20 = 210 lists from the original. The server sends a
+// room's list at once only when the room had none for `userlist_interval` (100 ms by
+// default); the entries within it are announced by one list at its end.
+const ONE_LIST_PER_ENTRY_PER_MEMBER = 210;
+
+roomTest('a room filling at once: user lists paced, every browser ends with the whole room', { generation: 10 }, async (ctx) => {
+  const lists = await roomFillsAtOnce(ctx);
+  assert.ok(lists < ONE_LIST_PER_ENTRY_PER_MEMBER, `user lists: ${lists}, one per entry per member would be 210`);
+  console.error(`# 20 entries at once: ${lists} user lists (one per entry per member: 210)`);
+});
+
+roomTest('userlist_interval 0: a user list for every entry, as the original', { generation: 10, serverOverrides: { userlist_interval: 0 } }, async (ctx) => {
+  // Entries handled side by side may reach a browser that entered a moment later too.
+  const lists = await roomFillsAtOnce(ctx);
+  assert.ok(lists >= ONE_LIST_PER_ENTRY_PER_MEMBER, `user lists: ${lists}`);
+});
+
 roomTest('user list updates: second tab, re-entering, a second room', { generation: 9, rooms: [ROOM, 8] }, async (ctx) => {
   const alice = await ctx.join(ALICE);
   const bob = await ctx.join(BOB);

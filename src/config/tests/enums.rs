@@ -94,6 +94,7 @@ fn server(address: &str) -> ServerConfig {
         edge: crate::config::EdgeLimits::default(),
         metrics: None,
         reconnect_window: std::time::Duration::from_secs(1800),
+        userlist_interval: std::time::Duration::from_millis(100),
         write_timeout: std::time::Duration::from_secs(30),
     }
 }

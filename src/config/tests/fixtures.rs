@@ -32,6 +32,7 @@ fn server_cfg() {
             edge: crate::config::EdgeLimits::default(),
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
+            userlist_interval: std::time::Duration::from_millis(100),
             write_timeout: std::time::Duration::from_secs(30),
         }
     );
@@ -67,6 +68,7 @@ fn server_cfg_log_zero() {
             edge: crate::config::EdgeLimits::default(),
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
+            userlist_interval: std::time::Duration::from_millis(100),
             write_timeout: std::time::Duration::from_secs(30),
         }
     );
@@ -113,6 +115,7 @@ fn server_cfg_https() {
             edge: crate::config::EdgeLimits::default(),
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
+            userlist_interval: std::time::Duration::from_millis(100),
             write_timeout: std::time::Duration::from_secs(30),
         }
     );

@@ -606,6 +606,7 @@ fn unknown_keys_are_ignored() {
             edge: crate::config::EdgeLimits::default(),
             metrics: None,
             reconnect_window: std::time::Duration::from_secs(1800),
+            userlist_interval: std::time::Duration::from_millis(100),
             write_timeout: std::time::Duration::from_secs(30),
         }
     );
@@ -693,6 +694,39 @@ fn write_timeout() {
             (
                 Some(json!("soon")),
                 "write_timeout: \"soon\" is not valid; expected seconds, 1 to 3600",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn userlist_interval() {
+    use std::time::Duration;
+    let expected =
+        "expected milliseconds, 0 to 10000 (0 sends a user list for every change, as the original)";
+    check_key(
+        load_server,
+        &base(),
+        "userlist_interval",
+        |c: &ServerConfig| c.userlist_interval,
+        vec![
+            (None, Duration::from_millis(100)),
+            (Some(json!(0)), Duration::ZERO),
+            (Some(json!("250")), Duration::from_millis(250)),
+            (Some(json!(10000)), Duration::from_secs(10)),
+        ],
+        vec![
+            (
+                Some(json!(-1)),
+                &format!("userlist_interval: -1 is not valid; {expected}"),
+            ),
+            (
+                Some(json!(10001)),
+                &format!("userlist_interval: 10001 is not valid; {expected}"),
+            ),
+            (
+                Some(json!(0.5)),
+                &format!("userlist_interval: 0.5 is not valid; {expected}"),
             ),
         ],
     );
