@@ -52,11 +52,19 @@ pub async fn create_rooms(db: &TestDb, rooms: usize, first_object: usize) {
 ///
 /// It runs with this shell's descriptor limit, or `ILIAS_CHAT_NOFILE=soft:hard` through
 /// prlimit; with `ILIAS_CHAT_BENCH_WRAP="program args…"` it runs under that program
-/// (e.g. `heaptrack -o /tmp/idle`; the daemon's pid is then the wrapper's).
+/// (e.g. `heaptrack -o /tmp/idle`; the daemon's pid is then the wrapper's);
+/// `ILIAS_CHAT_BENCH_SERVER='{"key": value, …}'` adds or replaces server.cfg keys (e.g.
+/// `{"userlist_interval": 0}`, to compare with the original's pace in one session).
 pub async fn start_bench_server(dir: &TempDir, name: &str, client: Value) -> (Daemon, u16) {
     let mut setup = DaemonSetup::new(dir)
         .server_key("log_level", json!("warning"))
         .client(client);
+    if let Ok(extra) = std::env::var("ILIAS_CHAT_BENCH_SERVER") {
+        let keys: Value = serde_json::from_str(&extra)
+            .expect("ILIAS_CHAT_BENCH_SERVER is a JSON object of server.cfg keys");
+        eprintln!("server.cfg keys from ILIAS_CHAT_BENCH_SERVER: {keys}");
+        setup = setup.server_keys(keys);
+    }
     if is_root() {
         setup = setup.user("root");
     }

@@ -4,6 +4,8 @@
 // with the complete list of events every socket receives.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 
 import { httpRequest } from './harness.mjs';
 import {
@@ -163,7 +165,16 @@ roomTest('a room filling at once: user lists paced, every browser ends with the 
   console.error(`# 20 entries at once: ${lists} user lists (one per entry per member: 210)`);
 });
 
-roomTest('userlist_interval 0: a user list for every entry, as the original', { generation: 10, serverOverrides: { userlist_interval: 0 } }, async (ctx) => {
+roomTest('userlist_interval 0 (set by a reload): a user list for every entry, as the original', { generation: 10 }, async (ctx) => {
+  const cfgPath = path.join(ctx.server.dir, 'server.cfg');
+  const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
+  fs.writeFileSync(cfgPath, JSON.stringify({ ...cfg, userlist_interval: 0 }, null, 4) + '\n');
+  ctx.server.child.kill('SIGHUP');
+  const deadline = Date.now() + 10000;
+  while (!ctx.server.stderr().includes('configuration reloaded')) {
+    if (Date.now() > deadline) assert.fail('no "configuration reloaded" in the log');
+    await sleep(20);
+  }
   // Entries handled side by side may reach a browser that entered a moment later too.
   const lists = await roomFillsAtOnce(ctx);
   assert.ok(lists >= ONE_LIST_PER_ENTRY_PER_MEMBER, `user lists: ${lists}`);
