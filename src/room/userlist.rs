@@ -6,12 +6,14 @@
 //!
 //! A browser only ever shows the newest list it got (ILIAS's `userlist` handler
 //! replaces the list), so a list superseded before it could be seen need not be sent:
-//! a room's list goes out at once when the room had none for the interval
-//! (server.cfg `userlist_interval`, [`DEFAULT_USERLIST_INTERVAL`]); a change
-//! within the interval is sent once at its end, as the room's list at that moment
-//! (every change of the interval in it). An isolated change reads exactly as the
-//! original server's; in a burst a browser may get a `connect` notice a moment before
-//! the list that shows the new user.
+//! a room gets its list at once as long as its changes come no faster than one per
+//! interval (server.cfg `userlist_interval`, [`DEFAULT_USERLIST_INTERVAL`]), with an
+//! allowance of two at once; a room changing faster gets one list per interval, the
+//! room as it is when the list goes out (every change since in it). Such changes read
+//! exactly as the original server's; in a burst a browser may get a `connect` notice a
+//! moment before the list that shows the new user. Sent at once, a list leaves in the
+//! same write as the notice that follows it; held back, in one of its own — which is why
+//! a room is only held back when that saves lists.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,6 +44,12 @@ fn interval() -> Duration {
     Duration::from_millis(INTERVAL_MS.load(Ordering::Relaxed))
 }
 
+/// How many lists a room may get at once before the pace holds them back: two, so that
+/// entries that merely happen to come close together (two in an interval) are sent as
+/// the original sends them, each list in the same write as its notice; only a room
+/// changing faster than one list per interval for longer is paced.
+const BURST: u32 = 2;
+
 /// When the rooms' user lists went out, and which rooms have one due.
 #[derive(Debug, Default)]
 pub struct Pacing {
@@ -50,7 +58,9 @@ pub struct Pacing {
 
 #[derive(Debug, Clone, Copy)]
 struct Paced {
-    sent_at: Instant,
+    /// Each list sent moves this one interval on (from now at the earliest); a list may go
+    /// out at once while it is at most `BURST - 1` intervals ahead.
+    busy_until: Instant,
     due: bool,
 }
 
@@ -59,55 +69,53 @@ struct Paced {
 pub enum Send {
     /// The list goes to the room now.
     Now,
-    /// A list goes to the room at the end of the interval (already arranged, or to be
-    /// arranged at the given time).
+    /// A list goes to the room later (already arranged, or to be arranged at the given
+    /// time).
     Later(Option<Instant>),
 }
 
 impl Pacing {
     /// Notes a change of a room's members at `now`.
     pub fn changed(&mut self, key: RoomKey, now: Instant, interval: Duration) -> Send {
-        match self.rooms.get_mut(&key) {
-            Some(paced) if paced.due => Send::Later(None),
-            Some(paced) if now.duration_since(paced.sent_at) < interval => {
-                paced.due = true;
-                Send::Later(Some(paced.sent_at + interval))
-            }
-            _ => {
-                self.rooms.insert(
-                    key,
-                    Paced {
-                        sent_at: now,
-                        due: false,
-                    },
-                );
-                Send::Now
-            }
+        let paced = self.rooms.entry(key).or_insert(Paced {
+            busy_until: now,
+            due: false,
+        });
+        if paced.due {
+            return Send::Later(None);
+        }
+        let busy = paced.busy_until.max(now);
+        let ahead = interval * (BURST - 1);
+        if busy <= now + ahead {
+            paced.busy_until = busy + interval;
+            Send::Now
+        } else {
+            paced.due = true;
+            Send::Later(Some(busy - ahead))
         }
     }
 
     /// The list that was due goes out now.
-    fn sending(&mut self, key: RoomKey, now: Instant) {
-        self.rooms.insert(
-            key,
-            Paced {
-                sent_at: now,
-                due: false,
-            },
-        );
+    fn sending(&mut self, key: RoomKey, now: Instant, interval: Duration) {
+        let paced = self.rooms.entry(key).or_insert(Paced {
+            busy_until: now,
+            due: false,
+        });
+        paced.busy_until = paced.busy_until.max(now) + interval;
+        paced.due = false;
     }
 
-    /// Forgets rooms whose last list is older than the interval and that have none due:
-    /// they read as never sent.
-    pub fn prune(&mut self, now: Instant, interval: Duration) {
+    /// Forgets rooms that may send at once again and have no list due: they read as
+    /// never sent.
+    pub fn prune(&mut self, now: Instant) {
         self.rooms
-            .retain(|_, paced| paced.due || now.duration_since(paced.sent_at) < interval);
+            .retain(|_, paced| paced.due || paced.busy_until > now);
     }
 }
 
 /// Forgets the pace of rooms that were quiet for longer than the interval.
 pub(super) fn sweep(chat: &RoomChat) {
-    lock(&chat.userlists).prune(Instant::now(), interval());
+    lock(&chat.userlists).prune(Instant::now());
 }
 
 /// A room's members changed: its list goes to everyone in it now, or at the end of the
@@ -128,7 +136,7 @@ pub(super) fn pace(chat: &Arc<RoomChat>, key: RoomKey) -> Send {
             tokio::time::sleep_until(at).await;
             // Cleared before the list is read: a change after this point is in the list
             // or arranges the next one.
-            lock(&chat.userlists).sending(key, Instant::now());
+            lock(&chat.userlists).sending(key, Instant::now(), interval());
             emit::userlist_to_room(&chat, key).await;
         });
     }
@@ -147,52 +155,79 @@ mod tests {
     };
 
     #[test]
-    fn a_change_after_a_quiet_interval_is_sent_at_once() {
+    fn changes_slower_than_one_per_interval_are_sent_at_once() {
         let start = Instant::now();
         let mut pacing = Pacing::default();
-        assert_eq!(pacing.changed(ROOM, start, INTERVAL), Send::Now);
-        assert_eq!(pacing.changed(ROOM, start + INTERVAL, INTERVAL), Send::Now);
-        let other = RoomKey {
-            room_id: 2,
-            sub_room: 0,
-        };
-        assert_eq!(pacing.changed(other, start + INTERVAL, INTERVAL), Send::Now);
+        for step in 0..10 {
+            let at = start + INTERVAL * step;
+            assert_eq!(pacing.changed(ROOM, at, INTERVAL), Send::Now, "step {step}");
+        }
+        // Two close together, as entries of a quiet room may come: both at once.
+        let later = start + INTERVAL * 20;
+        assert_eq!(pacing.changed(ROOM, later, INTERVAL), Send::Now);
+        assert_eq!(pacing.changed(ROOM, later, INTERVAL), Send::Now);
     }
 
     #[test]
     fn a_zero_interval_sends_every_change_as_the_original() {
         let start = Instant::now();
         let mut pacing = Pacing::default();
-        for _ in 0..3 {
+        for _ in 0..5 {
             assert_eq!(pacing.changed(ROOM, start, Duration::ZERO), Send::Now);
         }
     }
 
     #[test]
-    fn changes_within_the_interval_arrange_one_list_at_its_end() {
+    fn a_burst_gets_two_lists_at_once_then_one_per_interval() {
         let start = Instant::now();
         let mut pacing = Pacing::default();
         assert_eq!(pacing.changed(ROOM, start, INTERVAL), Send::Now);
-        let soon = start + INTERVAL / 5;
+        assert_eq!(pacing.changed(ROOM, start, INTERVAL), Send::Now);
         assert_eq!(
-            pacing.changed(ROOM, soon, INTERVAL),
+            pacing.changed(ROOM, start, INTERVAL),
             Send::Later(Some(start + INTERVAL))
         );
-        assert_eq!(pacing.changed(ROOM, soon, INTERVAL), Send::Later(None));
-        // Even after the interval, as long as the arranged list has not gone out.
+        // Arranged already: the list sent then carries these changes too.
+        assert_eq!(pacing.changed(ROOM, start, INTERVAL), Send::Later(None));
         assert_eq!(
-            pacing.changed(ROOM, start + INTERVAL * 2, INTERVAL),
-            Send::Later(None)
+            pacing.changed(ROOM, start + INTERVAL * 5, INTERVAL),
+            Send::Later(None),
+            "still due until it is sent"
         );
-        pacing.sending(ROOM, start + INTERVAL);
+        pacing.sending(ROOM, start + INTERVAL, INTERVAL);
         assert_eq!(
-            pacing.changed(ROOM, start + INTERVAL + INTERVAL / 2, INTERVAL),
+            pacing.changed(ROOM, start + INTERVAL, INTERVAL),
             Send::Later(Some(start + INTERVAL * 2))
+        );
+        // Another room is not held back.
+        let other = RoomKey {
+            room_id: 2,
+            sub_room: 0,
+        };
+        assert_eq!(pacing.changed(other, start, INTERVAL), Send::Now);
+    }
+
+    #[test]
+    fn changes_faster_than_one_per_interval_are_paced_after_the_burst() {
+        let start = Instant::now();
+        let mut pacing = Pacing::default();
+        let every = INTERVAL * 6 / 10;
+        let sends: Vec<Send> = (0..4)
+            .map(|step| pacing.changed(ROOM, start + every * step, INTERVAL))
+            .collect();
+        assert_eq!(
+            sends,
+            [
+                Send::Now,
+                Send::Now,
+                Send::Now,
+                Send::Later(Some(start + INTERVAL * 2))
+            ]
         );
     }
 
     #[test]
-    fn prune_keeps_rooms_with_a_list_due_or_sent_recently() {
+    fn prune_keeps_rooms_with_a_list_due_or_held_back() {
         let start = Instant::now();
         let mut pacing = Pacing::default();
         let (a, b) = (
@@ -202,13 +237,14 @@ mod tests {
                 sub_room: 0,
             },
         );
-        pacing.changed(a, start, INTERVAL);
-        pacing.changed(a, start, INTERVAL);
+        for _ in 0..3 {
+            pacing.changed(a, start, INTERVAL);
+        }
         pacing.changed(b, start, INTERVAL);
-        pacing.prune(start + INTERVAL * 3, INTERVAL);
+        pacing.prune(start + INTERVAL * 3);
         assert_eq!(pacing.rooms.len(), 1, "only the room with a list due stays");
-        pacing.sending(a, start + INTERVAL * 3);
-        pacing.prune(start + INTERVAL * 5, INTERVAL);
+        pacing.sending(a, start + INTERVAL * 3, INTERVAL);
+        pacing.prune(start + INTERVAL * 5);
         assert!(pacing.rooms.is_empty());
     }
 }
