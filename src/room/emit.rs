@@ -128,7 +128,18 @@ pub(super) async fn to_room<T: Serialize + ?Sized>(
         return;
     };
     let receivers = ns.clone().to(key.socket_room()).sockets().len();
-    match ns.to(key.socket_room()).emit(event, payload).await {
+    let result = ns.to(key.socket_room()).emit(event, payload).await;
+    broadcast_done(chat, event, receivers, result);
+}
+
+/// Counts a broadcast, or logs its failure.
+fn broadcast_done<E: std::fmt::Display>(
+    chat: &RoomChat,
+    event: &str,
+    receivers: usize,
+    result: Result<(), E>,
+) {
+    match result {
         Ok(()) => metrics::delivered(chat.name(), Feature::Room, event, receivers),
         // A socket with a full buffer fails every broadcast to its rooms until it is
         // disconnected: one line, then counts.
@@ -173,9 +184,23 @@ fn userlist(chat: &RoomChat, key: RoomKey) -> Userlist {
     Userlist::new(Scope::of(key, generation), members, generation)
 }
 
-/// Sends the current user list of a room to everyone in it.
-pub(super) async fn userlist_to_room(chat: &RoomChat, key: RoomKey) {
-    to_room(chat, key, "userlist", &userlist(chat, key)).await;
+/// Sends the current user list of a room to everyone in it, before returning: the
+/// caller serialises these sends (see [`super::userlist`]), so that the last list a room
+/// gets is never older than one sent before it.
+pub(super) fn userlist_to_room(chat: &RoomChat, key: RoomKey) {
+    let Some(ns) = chat.client.io().of(chat.client.config.room_namespace()) else {
+        return;
+    };
+    let list = userlist(chat, key);
+    let receivers = ns.clone().to(key.socket_room()).sockets().len();
+    // The local adapter broadcasts when first polled; the future is ready at once.
+    match at_once(ns.to(key.socket_room()).emit("userlist", &list)) {
+        Some(result) => broadcast_done(chat, "userlist", receivers, result),
+        None => tracing::error!(
+            client = chat.name(),
+            "user list broadcast did not complete at once; not delivered"
+        ),
+    }
 }
 
 /// The user list of a room, for specific sockets.

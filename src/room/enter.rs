@@ -107,12 +107,13 @@ pub(super) async fn enter_room(
         subscriber: SubscriberRef::of(&entered.subscriber),
     };
     emit::to_sockets(chat, &[socket.id], "private_room_entered", &enter);
-    let list = Userlist::new(scope, members, generation);
-    match userlist::pace(chat, key) {
-        userlist::Send::Now => emit::to_room(chat, key, "userlist", &list).await,
-        // The room hears of the entry a moment later; the browser entering needs
-        // its list now.
-        userlist::Send::Later(_) => emit::to_sockets(chat, &[socket.id], "userlist", &list),
+    if userlist::pace(chat, key) == userlist::Send::Now {
+        userlist::send_now(chat, key);
+    } else {
+        // The room hears of the entry a moment later; the browser entering needs its
+        // list now.
+        let list = Userlist::new(scope, members, generation);
+        emit::to_sockets(chat, &[socket.id], "userlist", &list);
     }
     if entered.rejoined {
         restore_presence(chat, key, &entered.subscriber);

@@ -144,7 +144,7 @@ async fn expire(chat: &Arc<RoomChat>, user: UserId) {
         "user left the chat"
     );
     for key in &expired.rooms {
-        userlist::announce(chat, *key).await;
+        userlist::announce(chat, *key);
         let notice = Notice::new(
             emit::scope(chat, *key),
             "disconnected",

@@ -82,7 +82,7 @@ pub(super) async fn ban(Extension(chat): Chat, request: RoomRequest) -> Reply {
 
 /// Tells a room that a user was removed (kick or ban): new user list and a notice.
 async fn announce_removal(chat: &Arc<RoomChat>, key: RoomKey, username: &str) {
-    userlist::announce(chat, key).await;
+    userlist::announce(chat, key);
     let notice = Notice::new(
         emit::scope(chat, key),
         "user_kicked",

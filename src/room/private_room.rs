@@ -57,7 +57,7 @@ pub(super) async fn leave(Extension(chat): Chat, request: RoomRequest) -> Reply 
             let notice = Notice::new(emit::scope(&chat, back_to), "left", None);
             emit::to_sockets(&chat, &left.sockets, "notice", &notice);
             emit::userlist_to_sockets(&chat, &left.sockets, back_to);
-            userlist::announce(&chat, at).await;
+            userlist::announce(&chat, at);
             let data = json!({"user": left.username, "title": left.room_title});
             let notice = Notice::new(emit::scope(&chat, at), "private_room_left", Some(data));
             emit::to_room(&chat, at, "notice", &notice).await;

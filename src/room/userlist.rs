@@ -120,10 +120,19 @@ pub(super) fn sweep(chat: &RoomChat) {
 
 /// A room's members changed: its list goes to everyone in it now, or at the end of the
 /// interval.
-pub(super) async fn announce(chat: &Arc<RoomChat>, key: RoomKey) {
+pub(super) fn announce(chat: &Arc<RoomChat>, key: RoomKey) {
     if pace(chat, key) == Send::Now {
-        emit::userlist_to_room(chat, key).await;
+        send_now(chat, key);
     }
+}
+
+/// Sends a room's list as it is now. The pace's lock is held from reading the members to
+/// the end of the broadcast: two changes handled side by side on two threads could
+/// otherwise send their lists in the opposite order of their reads, and the room would
+/// keep the older one.
+pub(super) fn send_now(chat: &RoomChat, key: RoomKey) {
+    let _in_order = lock(&chat.userlists);
+    emit::userlist_to_room(chat, key);
 }
 
 /// A room's members changed: whether the caller sends the list now; if not, it is sent
@@ -137,7 +146,7 @@ pub(super) fn pace(chat: &Arc<RoomChat>, key: RoomKey) -> Send {
             // Cleared before the list is read: a change after this point is in the list
             // or arranges the next one.
             lock(&chat.userlists).sending(key, Instant::now(), interval());
-            emit::userlist_to_room(&chat, key).await;
+            send_now(&chat, key);
         });
     }
     send
