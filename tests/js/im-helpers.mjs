@@ -130,9 +130,32 @@ export function imTest(name, opts, fn) {
   return contextTest(
     name,
     { timeout, skip, todo },
-    async () => new ImContext(await createTestDb(generation, { charset }), generation, seed),
+    async () => {
+      await clearOfSettingsRefresh();
+      return new ImContext(await createTestDb(generation, { charset }), generation, seed);
+    },
     fn,
   );
+}
+
+/** How long before the server's next settings refresh a test may still start. */
+const REFRESH_MARGIN_MS = 45000;
+
+/**
+ * The server under test refreshes every user's on-screen chat message setting at :00,
+ * :20 and :40 local time, as the original; on ILIAS ≤ 10 a user without a stored
+ * preference stops accepting messages then. A test started a few seconds before would
+ * see its users fall silent halfway (CI once saw `senderSuppressesMessages` at 15:40:00),
+ * so a test starts at least REFRESH_MARGIN_MS before the next refresh, or just after it.
+ */
+async function clearOfSettingsRefresh() {
+  const now = new Date();
+  const intoPeriod = (now.getMinutes() % 20) * 60000 + now.getSeconds() * 1000 + now.getMilliseconds();
+  const toNext = 20 * 60000 - intoPeriod;
+  if (toNext < REFRESH_MARGIN_MS) {
+    console.error(`# waiting ${Math.round((toNext + 2000) / 1000)} s: the server's settings refresh at :00/:20/:40 comes first`);
+    await sleep(toNext + 2000);
+  }
 }
 
 export class ImContext extends RecorderContext {
