@@ -12,7 +12,7 @@ use socketioxide::extract::SocketRef;
 use super::backend::{Chat, Reply, RoomRequest, answer, failure, parse_id};
 use super::events::Login;
 use super::model::{EnterError, RoomKey};
-use super::payload::{ActionHead, EnterAction, Notice, SubscriberRef, Userlist};
+use super::payload::{ActionHead, EnterAction, Notice, SubscriberRef};
 use super::persist::{ensure_room, persist_notice, restore_presence};
 use super::{RoomChat, emit, grace, userlist};
 use crate::client::lock;
@@ -94,12 +94,10 @@ pub(super) async fn enter_room(
     if !ensure_room(chat, key).await {
         return Err(Refused::because(EnterError::UnknownRoom));
     }
-    let (entered, members) = {
-        let mut rooms = chat.rooms();
-        let entered = rooms.enter(socket.id, key).map_err(Refused::because)?;
-        (entered, rooms.members(key))
-    };
-    let generation = chat.client.generation();
+    let entered = chat
+        .rooms()
+        .enter(socket.id, key)
+        .map_err(Refused::because)?;
     let scope = emit::scope(chat, key);
     emit::join_room(chat, socket, entered.subscriber.id, key);
     let enter = EnterAction {
@@ -112,8 +110,7 @@ pub(super) async fn enter_room(
     } else {
         // The room hears of the entry a moment later; the browser entering needs its
         // list now.
-        let list = Userlist::new(scope, members, generation);
-        emit::to_sockets(chat, &[socket.id], "userlist", &list);
+        emit::userlist_to_sockets(chat, &[socket.id], key);
     }
     if entered.rejoined {
         restore_presence(chat, key, &entered.subscriber);

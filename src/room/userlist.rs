@@ -77,10 +77,7 @@ pub enum Send {
 impl Pacing {
     /// Notes a change of a room's members at `now`.
     pub fn changed(&mut self, key: RoomKey, now: Instant, interval: Duration) -> Send {
-        let paced = self.rooms.entry(key).or_insert(Paced {
-            busy_until: now,
-            due: false,
-        });
+        let paced = self.room(key, now);
         if paced.due {
             return Send::Later(None);
         }
@@ -97,12 +94,17 @@ impl Pacing {
 
     /// The list that was due goes out now.
     fn sending(&mut self, key: RoomKey, now: Instant, interval: Duration) {
-        let paced = self.rooms.entry(key).or_insert(Paced {
-            busy_until: now,
-            due: false,
-        });
+        let paced = self.room(key, now);
         paced.busy_until = paced.busy_until.max(now) + interval;
         paced.due = false;
+    }
+
+    /// A room's pace; a room not remembered may send at once.
+    fn room(&mut self, key: RoomKey, now: Instant) -> &mut Paced {
+        self.rooms.entry(key).or_insert(Paced {
+            busy_until: now,
+            due: false,
+        })
     }
 
     /// Forgets rooms that may send at once again and have no list due: they read as
