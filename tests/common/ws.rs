@@ -13,6 +13,18 @@ use tokio::net::{TcpSocket, TcpStream};
 /// The Engine.IO 4 websocket path of the default socket.io path.
 pub const EIO_WS_PATH: &str = "/socket.io/?EIO=4&transport=websocket";
 
+/// The rest of the head of a browser's websocket request (Chromium on an ILIAS page,
+/// through an nginx that forwards), so that what the server keeps of a real browser's
+/// head is measured with the benches' browsers too.
+const BROWSER_HEADERS: &str = "X-Real-IP: 10.1.2.3\r\nX-Forwarded-For: 10.1.2.3\r\n\
+     X-Forwarded-Proto: https\r\nPragma: no-cache\r\nCache-Control: no-cache\r\n\
+     User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+     Chrome/131.0.0.0 Safari/537.36\r\nOrigin: https://ilias.uni.test\r\n\
+     Accept-Encoding: gzip, deflate, br, zstd\r\n\
+     Accept-Language: de-DE,de;q=0.9,en-US;q=0.8,en;q=0.7\r\n\
+     Cookie: PHPSESSID=5g2kd8s1ld9r7ahbq0o4vn3hc6; ilClientId=campus\r\n\
+     Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+
 /// One websocket connection.
 pub struct Ws {
     stream: TcpStream,
@@ -43,7 +55,7 @@ impl Ws {
         let key = base64::engine::general_purpose::STANDARD.encode(rand_bytes());
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{BROWSER_HEADERS}\r\n"
         );
         stream.write_all(request.as_bytes()).await?;
         let mut buf = Vec::with_capacity(1024);
