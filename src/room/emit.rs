@@ -117,6 +117,26 @@ fn at_once<F: Future>(future: F) -> Option<F::Output> {
     }
 }
 
+/// Sends one event to every socket in a server room but `socket`, at once (the local
+/// adapter broadcasts when first polled), so that a caller may hold a lock around it.
+pub(super) fn to_others_in_room<T: Serialize + ?Sized>(
+    chat: &RoomChat,
+    socket: &SocketRef,
+    key: RoomKey,
+    event: &str,
+    payload: &T,
+) {
+    let receivers = socket.to(key.socket_room()).sockets().len();
+    match at_once(socket.to(key.socket_room()).emit(event, payload)) {
+        Some(result) => broadcast_done(chat, event, receivers, result),
+        None => tracing::error!(
+            client = chat.name(),
+            event,
+            "broadcast did not complete at once; not delivered"
+        ),
+    }
+}
+
 /// Sends one event to every socket in a server room.
 pub(super) async fn to_room<T: Serialize + ?Sized>(
     chat: &RoomChat,

@@ -94,6 +94,7 @@ pub(super) async fn enter_room(
     if !ensure_room(chat, key).await {
         return Err(Refused::because(EnterError::UnknownRoom));
     }
+    let one_at_a_time = lock(&chat.entering);
     let entered = chat
         .rooms()
         .enter(socket.id, key)
@@ -131,11 +132,8 @@ pub(super) async fn enter_room(
     let welcome = Notice::new(scope, to_self, Some(data.clone()));
     emit::to_sockets(chat, &[socket.id], "notice", &welcome);
     let connect = Notice::new(scope, to_others, Some(data));
-    let others = socket.to(key.socket_room()).sockets().len();
-    match socket.to(key.socket_room()).emit("notice", &connect).await {
-        Ok(()) => metrics::delivered(chat.name(), Feature::Room, "notice", others),
-        Err(error) => tracing::debug!(%error, "broadcast connect notice failed"),
-    }
+    emit::to_others_in_room(chat, socket, key, "notice", &connect);
+    drop(one_at_a_time);
     persist_notice(chat, key, &connect);
     Ok(())
 }

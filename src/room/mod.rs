@@ -60,6 +60,11 @@ pub struct RoomChat {
     replay: Mutex<replay::Replay>,
     /// When each room's user list last went out (see [`userlist`]).
     userlists: Mutex<userlist::Pacing>,
+    /// Held by an entry from the model's `enter` to its `connect` notice
+    /// ([`enter::enter_room`]): entries are handled one at a time there, as the original's
+    /// single thread handled them, so of two users entering at once only the second is
+    /// announced to the first. Never held across an `.await`; taken before the other locks.
+    entering: Mutex<()>,
 }
 
 impl RoomChat {
@@ -90,6 +95,7 @@ impl RoomChat {
             kept_presence: Mutex::new(None),
             replay: Mutex::new(replay::Replay::default()),
             userlists: Mutex::new(userlist::Pacing::default()),
+            entering: Mutex::new(()),
         }
     }
 
