@@ -46,9 +46,8 @@ fn copy_uri(uri: &Uri) -> Uri {
 }
 
 fn copy_kept_headers(headers: &HeaderMap) -> HeaderMap {
-    let kept = || headers.iter().filter(|(name, _)| KEPT.contains(name));
-    let mut copy = HeaderMap::with_capacity(kept().count());
-    for (name, value) in kept() {
+    let mut copy = HeaderMap::with_capacity(KEPT.len());
+    for (name, value) in headers.iter().filter(|(name, _)| KEPT.contains(name)) {
         // Valid once, valid again: the fallback keeps the original (and its buffer)
         // only for what `http` would not build from bytes. The names are `KEPT`'s
         // standard ones, which own no bytes of the buffer.

@@ -127,7 +127,23 @@ pub(super) fn to_others_in_room<T: Serialize + ?Sized>(
     payload: &T,
 ) {
     let receivers = socket.to(key.socket_room()).sockets().len();
-    match at_once(socket.to(key.socket_room()).emit(event, payload)) {
+    broadcast_at_once(
+        chat,
+        event,
+        receivers,
+        socket.to(key.socket_room()).emit(event, payload),
+    );
+}
+
+/// Completes a broadcast of the local adapter, which is ready when first polled, and
+/// counts it (or logs why it was not delivered).
+fn broadcast_at_once<E: std::fmt::Display>(
+    chat: &RoomChat,
+    event: &str,
+    receivers: usize,
+    broadcast: impl Future<Output = Result<(), E>>,
+) {
+    match at_once(broadcast) {
         Some(result) => broadcast_done(chat, event, receivers, result),
         None => tracing::error!(
             client = chat.name(),
@@ -213,14 +229,12 @@ pub(super) fn userlist_to_room(chat: &RoomChat, key: RoomKey) {
     };
     let list = userlist(chat, key);
     let receivers = ns.clone().to(key.socket_room()).sockets().len();
-    // The local adapter broadcasts when first polled; the future is ready at once.
-    match at_once(ns.to(key.socket_room()).emit("userlist", &list)) {
-        Some(result) => broadcast_done(chat, "userlist", receivers, result),
-        None => tracing::error!(
-            client = chat.name(),
-            "user list broadcast did not complete at once; not delivered"
-        ),
-    }
+    broadcast_at_once(
+        chat,
+        "userlist",
+        receivers,
+        ns.to(key.socket_room()).emit("userlist", &list),
+    );
 }
 
 /// The user list of a room, for specific sockets.
