@@ -44,7 +44,7 @@ const WS_MAX_MESSAGE_BYTES: usize = http::stream::MAX_MESSAGE_BYTES as usize;
 /// Each websocket's read buffer, held for the connection's life (engineioxide's
 /// default is 4 KiB). Browsers send short events (a chat message is a few hundred
 /// bytes); a longer one is read in more steps, its full length reserved once.
-const WS_READ_BUFFER_BYTES: usize = 1024;
+const WS_READ_BUFFER_BYTES: usize = 256;
 
 /// How often `STATUS=` is refreshed for `systemctl status`.
 const STATUS_INTERVAL: Duration = Duration::from_secs(5);
